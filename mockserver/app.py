@@ -1,0 +1,68 @@
+"""The only place the server is wired together."""
+
+from __future__ import annotations
+
+import logging
+
+import connexion
+from connexion.datastructures import MediaTypeDict
+from connexion.exceptions import ProblemException
+from connexion.middleware import MiddlewarePosition
+from connexion.options import SwaggerUIOptions
+from connexion.resolver import Resolver
+from connexion.validators import ParameterValidator
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mockserver import auth, bodies, handlers, problems, spec
+from mockserver.runtime import Runtime
+from mockserver.settings import Settings
+
+VALIDATOR_MAP = {
+    "parameter": ParameterValidator,
+    "body": MediaTypeDict(
+        {
+            "*/*json": bodies.JsonBodyValidator,
+            "application/xml": bodies.NotYetSupportedValidator,
+            "text/xml": bodies.NotYetSupportedValidator,
+            "application/x-www-form-urlencoded": bodies.NotYetSupportedValidator,
+        }
+    ),
+    "response": MediaTypeDict({"*/*json": bodies.JsonResponseValidator}),
+}
+
+
+class RuntimeMiddleware:
+    """Makes the app's Runtime reachable from every layer through the ASGI scope."""
+
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[bodies.RUNTIME_KEY] = self.runtime
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> connexion.AsyncApp:
+    """Build the server; with no settings they come from MOCKSERVER_* variables (for `uvicorn --factory`)."""
+    runtime = Runtime(settings if settings is not None else Settings.from_env())
+    # Each request to a multi-media-type operation would log which type Connexion "uses"; it is noise.
+    logging.getLogger("connexion.operations.openapi3").setLevel(logging.ERROR)
+    app = connexion.AsyncApp(
+        "mockserver",
+        specification_dir=spec.spec_dir(),
+        security_map=auth.SECURITY_MAP,
+    )
+    app.add_api(
+        spec.EMAIL_API,
+        resolver=Resolver(function_resolver=handlers.resolve),
+        validate_responses=runtime.settings.validate_responses,
+        strict_validation=False,
+        validator_map=VALIDATOR_MAP,
+        swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/ui"),
+    )
+    for error in (ProblemException, HTTPException, Exception):
+        app.add_error_handler(error, problems.error_response)
+    app.add_middleware(RuntimeMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, runtime=runtime)
+    return app

@@ -1,0 +1,191 @@
+"""SuperOffice carriers as the server returns them: every property present, in the vendor's order.
+
+What the client sent comes back unchanged; what a server would know or assign (CRM ids and names for an
+address, rights, ids, sizes) is filled in where the client left it empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from mockserver.call import Call
+
+UNSAFE_EXTENSIONS = frozenset(
+    {
+        "bat",
+        "cmd",
+        "com",
+        "cpl",
+        "exe",
+        "hta",
+        "jar",
+        "js",
+        "jse",
+        "lnk",
+        "msi",
+        "ps1",
+        "scr",
+        "vb",
+        "vbe",
+        "vbs",
+        "wsf",
+    }
+)
+
+
+def _given(source: Mapping[str, Any], key: str) -> Any:
+    """A value the client really set: None, 0 and "" are .NET defaults, meaning "not set"."""
+    value = source.get(key)
+    return None if value is None or value == 0 or value == "" else value
+
+
+def rights(call: Call, carrier: str) -> dict[str, Any]:
+    return {"TableRight": call.gen.table_right(), "FieldProperties": call.gen.field_properties(carrier)}
+
+
+def address(call: Call, item: Any) -> Any:
+    if not isinstance(item, Mapping):
+        return item
+    addr = item.get("Address")
+    person = call.runtime.directory.lookup(addr) if isinstance(addr, str) and addr.strip() else None
+
+    def pick(key: str, known: Any) -> Any:
+        given = _given(item, key)
+        if given is not None:
+            return given
+        if person is None:
+            return item.get(key) if key in item else (0 if isinstance(known, int) else None)
+        return known
+
+    return {
+        "ContactId": pick("ContactId", person.contact_id if person else 0),
+        "ContactName": pick("ContactName", person.contact_name if person else None),
+        "PersonId": pick("PersonId", person.person_id if person else 0),
+        "PersonName": pick("PersonName", person.person_name if person else None),
+        "AssociateId": pick("AssociateId", person.associate_id if person else 0),
+        "Address": addr,
+        "EmailId": pick("EmailId", person.email_id if person else 0),
+        "DuplicatePersonIds": item.get("DuplicatePersonIds")
+        if item.get("DuplicatePersonIds") is not None
+        else (list(person.duplicate_person_ids) if person else []),
+        "Name": pick("Name", person.name if person else None),
+        **rights(call, "EMailAddress"),
+    }
+
+
+def addresses(call: Call, items: Any) -> list[Any]:
+    return [address(call, item) for item in items or ()]
+
+
+def decoded_length(stream: str) -> int:
+    """Bytes in a base64 text without decoding it (the contract has already checked it is base64)."""
+    cleaned = "".join(stream.split())
+    return len(cleaned) * 3 // 4 - len(cleaned) + len(cleaned.rstrip("="))
+
+
+def attachment(call: Call, item: Any) -> Any:
+    if not isinstance(item, Mapping):
+        return item
+    filename = item.get("Filename")
+    safe = item.get("IsSafeFileExtension")
+    if safe is None and isinstance(filename, str):
+        extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+        safe = extension not in UNSAFE_EXTENSIONS
+    stream = item.get("Stream")
+    size = decoded_length(stream) if isinstance(stream, str) and stream else (item.get("Size") or 0)
+    return {
+        "Description": item.get("Description") or call.gen.catch_phrase(),
+        "Filename": filename,
+        "Size": size,
+        "Type": item.get("Type") or ("application/octet-stream" if item.get("Stream") else None),
+        "Encoding": item.get("Encoding") or ("base64" if item.get("Stream") else None),
+        "Id": item.get("Id"),
+        "Disposition": item.get("Disposition") or "attachment",
+        "IsSafeFileExtension": bool(safe) if safe is not None else True,
+        "Stream": item.get("Stream"),
+        **rights(call, "EMailAttachment"),
+    }
+
+
+def custom_header(call: Call, item: Any) -> Any:
+    if not isinstance(item, Mapping):
+        return item
+    return {"Name": item.get("Name"), "Values": item.get("Values"), **rights(call, "EMailCustomHeader")}
+
+
+def so_info(call: Call, item: Any) -> Any:
+    if not isinstance(item, Mapping):
+        return None
+    return {
+        "DocumentId": item.get("DocumentId") or 0,
+        "AppointmentId": item.get("AppointmentId") or 0,
+        "ProjectId": item.get("ProjectId") or 0,
+        "SaleId": item.get("SaleId") or 0,
+        "Archived": bool(item.get("Archived")),
+        "ArchivedAt": call.parse_datetime(item.get("ArchivedAt")),
+        "ArchivedBy": item.get("ArchivedBy") or 0,
+        "ArchivedDisplayName": item.get("ArchivedDisplayName"),
+        **rights(call, "EMailSOInfo"),
+    }
+
+
+def envelope(call: Call, item: Any) -> Any:
+    if not isinstance(item, Mapping):
+        return None
+    sender = item.get("From")
+    return {
+        "ServerId": item.get("ServerId") or 0,
+        "ServerIdentifier": item.get("ServerIdentifier"),
+        "MessageId": item.get("MessageId"),
+        "Subject": item.get("Subject"),
+        "From": address(call, sender) if isinstance(sender, Mapping) else None,
+        "To": addresses(call, item.get("To")),
+        "Sent": call.parse_datetime(item.get("Sent")),
+        "Priority": item.get("Priority") or "Normal",
+        "Flags": item.get("Flags") or "None",
+        "Size": item.get("Size") or 0,
+        "EMailSOInfo": so_info(call, item.get("EMailSOInfo")),
+        **rights(call, "EMailEnvelope"),
+    }
+
+
+def entity(call: Call, item: Mapping[str, Any], assigned: Mapping[str, Any]) -> dict[str, Any]:
+    """An EMailEntity in the vendor's property order: the client's values, then what the server assigned.
+
+    `assigned` holds what the operation decides (MessageID, Sent, Size, Flags, FolderName, ids …) and wins
+    over the client's values.
+    """
+    sender = item.get("From")
+    out: dict[str, Any] = {
+        "To": addresses(call, item.get("To")),
+        "Cc": addresses(call, item.get("Cc")),
+        "Bcc": addresses(call, item.get("Bcc")),
+        "Subject": item.get("Subject"),
+        "HTMLBody": item.get("HTMLBody"),
+        "From": address(call, sender) if isinstance(sender, Mapping) else None,
+        "Sent": call.parse_datetime(item.get("Sent")),
+        "Size": item.get("Size") or 0,
+        "Priority": item.get("Priority") or "Normal",
+        "Flags": item.get("Flags") or "None",
+        "MessageID": item.get("MessageID"),
+        "PlainBody": item.get("PlainBody"),
+        "IsSent": bool(item.get("IsSent")),
+        "EMailSOInfo": so_info(call, item.get("EMailSOInfo")),
+        "ServerId": item.get("ServerId") or 0,
+        "ServerIdentifier": item.get("ServerIdentifier"),
+        "Attachments": [attachment(call, a) for a in item.get("Attachments") or ()],
+        "CustomHeaderList": [custom_header(call, h) for h in item.get("CustomHeaderList") or ()],
+        "FolderName": item.get("FolderName"),
+        "EmailItemId": item.get("EmailItemId") or 0,
+        "AccountId": item.get("AccountId") or 0,
+        "ReceivedAt": call.parse_datetime(item.get("ReceivedAt")),
+        "InReplyTo": envelope(call, item.get("InReplyTo")),
+        "RepliedAt": call.parse_datetime(item.get("RepliedAt")),
+        "HasCalendarData": bool(item.get("HasCalendarData")),
+        "CalMethod": item.get("CalMethod") or "Unknown",
+        "CalReplyStatus": item.get("CalReplyStatus") or "Unknown",
+    }
+    out.update(assigned)
+    out.update(rights(call, "EMailEntity"))
+    return out

@@ -1,0 +1,134 @@
+"""`mockserver` command line: serve | check-spec | version."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from mockserver import __version__
+from mockserver.settings import ENV_PREFIX, Settings
+
+# Settings that are not user options: run_seed is how `serve` hands its seed to worker processes.
+_INTERNAL = frozenset({"run_seed"})
+
+_HELP = {
+    "host": "interface to listen on",
+    "port": "TCP port",
+    "workers": "uvicorn worker processes",
+    "seed": "fix the generator: the same request then gives byte-identical responses, and the clock is frozen",
+    "users": "comma-separated user:password list; when set, only these pass Basic auth",
+    "tickets": "comma-separated SOTicket list (7T:...); when set, only these pass",
+    "tokens": "comma-separated Bearer token list (8A:...); when set, only these pass",
+    "validate_responses": "check every response against the contract (a 500 on violation); for tests",
+    "base_timezone": "the server's own time zone (IANA name), used for date-times in responses",
+    "hostname": "host name in generated Message-IDs when the sender's domain cannot be used",
+    "online_restricted": "answer every EMail agent call with 403, as Online does for apps without access",
+    "frozen_time": "the instant the clock is frozen at when --seed is given",
+    "max_body_bytes": "largest request body accepted (413 above it)",
+    "log_level": "uvicorn log level",
+}
+
+
+def _add_setting_options(parser: argparse.ArgumentParser) -> None:
+    for field in dataclasses.fields(Settings):
+        if field.name in _INTERNAL:
+            continue
+        flag = "--" + field.name.replace("_", "-")
+        env = ENV_PREFIX + field.name.upper()
+        help_text = f"{_HELP.get(field.name, '')} (env {env}; default {field.default!r})"
+        type_text = str(field.type)
+        if type_text.startswith("bool"):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        elif type_text.startswith("int"):
+            parser.add_argument(flag, type=int, default=None, help=help_text)
+        elif "tuple" in type_text:
+            parser.add_argument(flag, default=None, help=help_text, type=_csv)
+        else:
+            parser.add_argument(flag, default=None, help=help_text)
+
+
+def _csv(text: str) -> tuple[str, ...] | None:
+    items = tuple(item.strip() for item in text.split(",") if item.strip())
+    return items or None
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {
+        f.name: getattr(args, f.name) for f in dataclasses.fields(Settings) if f.name not in _INTERNAL
+    }
+    return Settings.from_env(**overrides)
+
+
+def serve(settings: Settings) -> int:
+    import uvicorn
+
+    settings = settings.with_run_seed()
+    base = f"http://{settings.host}:{settings.port}"
+    print(f"mockserver {__version__}: SuperOffice EMail agent + Genesys GWS e-mail on {base}", flush=True)
+    print(f"  contract {base}/openapi.json · Swagger UI {base}/ui/", flush=True)
+    if settings.workers > 1:
+        # Workers rebuild the app from the environment, seed included, so they all derive the same data.
+        os.environ.update(settings.to_env())
+        uvicorn.run(
+            "mockserver.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=settings.log_level,
+        )
+    else:
+        from mockserver.app import create_app
+
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+    return 0
+
+
+def check_spec() -> int:
+    from openapi_spec_validator import validate
+
+    from mockserver import spec
+
+    failed = 0
+    for name in sorted(p.name for p in spec.spec_dir().glob("*.yaml")):
+        try:
+            validate(spec.load(name))
+        except Exception as exc:  # the validator raises its own error types; any of them means "invalid"
+            failed += 1
+            print(f"{name}: INVALID: {exc}", file=sys.stderr)
+        else:
+            print(f"{name}: OK")
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mockserver", description="Mock and contract-test server for e-mail APIs.")
+    parser.add_argument("--version", action="version", version=f"mockserver {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser("serve", help="serve the mock (what `make run` runs)")
+    _add_setting_options(serve_parser)
+    commands.add_parser("check-spec", help="validate the OpenAPI documents in openapi/")
+    commands.add_parser("version", help="print the version")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return serve(settings_from_args(args))
+        if args.command == "check-spec":
+            return check_spec()
+        print(f"mockserver {__version__}")
+        return 0
+    except ValueError as exc:
+        print(f"mockserver: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,141 @@
+"""SuperOffice EMail agent: SendEMails, SaveToMailServer, RelayMessage."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.responses import Response
+
+from mockserver import carriers, ingest, mime
+from mockserver.call import SUPEROFFICE_MEDIA_TYPES, Call, begin
+from mockserver.dotnet import DotNetDateTime
+
+MESSAGE_ID = re.compile(r"^<[^<>@\s]+@[^<>@\s]+>$")
+DEFAULT_SENT_FOLDER = "Sent"
+
+
+def _domain_of(entity: Mapping[str, Any], fallback: str) -> str:
+    sender = entity.get("From")
+    if isinstance(sender, Mapping):
+        addr = sender.get("Address")
+        if isinstance(addr, str) and "@" in addr:
+            domain = addr.rpartition("@")[2].strip().lower()
+            if re.fullmatch(r"[a-z0-9.-]+", domain) and "." in domain:
+                return domain
+    return fallback
+
+
+def _recipients(entity: Mapping[str, Any]) -> list[str]:
+    found = []
+    for key in ("To", "Cc", "Bcc"):
+        for item in entity.get(key) or ():
+            if isinstance(item, Mapping) and isinstance(item.get("Address"), str) and item["Address"].strip():
+                found.append(mime.header_text(item["Address"]))
+    return found
+
+
+def _sender(entity: Mapping[str, Any]) -> str | None:
+    sender = entity.get("From")
+    if isinstance(sender, Mapping) and isinstance(sender.get("Address"), str):
+        return mime.header_text(sender["Address"]) or None
+    return None
+
+
+def _finish(call: Call, out: dict[str, Any], request: Mapping[str, Any], sent: DotNetDateTime) -> ingest.Submission:
+    """Build the MIME message the entity stands for, set `Size` from it, and accept it."""
+    message = mime.entity_to_message(out, message_id=out["MessageID"], date=sent.value)
+    raw = mime.message_bytes(message)
+    out["Size"] = len(raw)
+    return ingest.accept(
+        call.runtime,
+        ingest.Submission(
+            operation=call.operation_id,
+            message_id=out["MessageID"],
+            envelope_from=_sender(out),
+            recipients=_recipients(out),
+            message=message,
+            request=dict(request),
+            user=call.user,
+            accepted_at=sent.value,
+        ),
+    )
+
+
+async def send_emails() -> Response:
+    call = begin(SUPEROFFICE_MEDIA_TYPES)
+    body = call.body
+    sent_items = body.get("SentItemsConnectionInfo")
+    folder = None
+    if isinstance(sent_items, Mapping):
+        folder = sent_items.get("Folder") or DEFAULT_SENT_FOLDER
+    results: list[Any] = []
+    for email in body.get("Emails") or ():
+        if not isinstance(email, Mapping):
+            results.append(None)
+            continue
+        sent = call.now()
+        assigned: dict[str, Any] = {
+            "Sent": sent,
+            "Flags": "Seen",
+            "MessageID": call.gen.message_id(_domain_of(email, call.runtime.settings.hostname)),
+            "IsSent": True,
+            "ServerId": call.gen.server_id(),
+            "EmailItemId": call.gen.item_id(),
+            "AccountId": email.get("AccountId") or call.gen.rng.randint(1, 40),
+        }
+        if folder is not None:
+            assigned["FolderName"] = folder
+        out = carriers.entity(call, email, assigned)
+        _finish(call, out, {"Email": email, "SentItemsConnectionInfo": sent_items}, sent)
+        results.append(out)
+    return call.respond(results)
+
+
+async def save_to_mail_server() -> Response:
+    call = begin(SUPEROFFICE_MEDIA_TYPES)
+    email = call.body.get("Email")
+    if not isinstance(email, Mapping):
+        # Nothing to save: agents answer 200 with a null body when they have nothing to return.
+        return call.respond(None)
+    is_sent = bool(email.get("IsSent"))
+    given_id = email.get("MessageID")
+    sent = call.now()
+    assigned: dict[str, Any] = {
+        "MessageID": given_id
+        if isinstance(given_id, str) and MESSAGE_ID.match(given_id)
+        else call.gen.message_id(_domain_of(email, call.runtime.settings.hostname)),
+        "Sent": call.parse_datetime(email.get("Sent")) or sent,
+        "Flags": email.get("Flags") or ("Seen" if is_sent else "Seen, Draft"),
+        "FolderName": email.get("FolderName") or (DEFAULT_SENT_FOLDER if is_sent else "Drafts"),
+        "ServerId": call.gen.server_id(),
+        "EmailItemId": email.get("EmailItemId") or call.gen.item_id(),
+        "AccountId": email.get("AccountId") or call.gen.rng.randint(1, 40),
+    }
+    out = carriers.entity(call, email, assigned)
+    date = assigned["Sent"] if isinstance(assigned["Sent"], DotNetDateTime) else sent
+    _finish(call, out, {"Email": email}, date)
+    return call.respond(out)
+
+
+async def relay_message() -> Response:
+    call = begin(None)
+    body = call.body
+    text: str = body["Rfc822"]
+    message = mime.parse_rfc822(text)
+    envelope_from = body.get("From") or mime.safe_header(message, "From")
+    ingest.accept(
+        call.runtime,
+        ingest.Submission(
+            operation=call.operation_id,
+            message_id=mime.safe_header(message, "Message-ID"),
+            envelope_from=envelope_from,
+            recipients=[mime.header_text(r) for r in body["Recipients"]],
+            raw=text.encode("utf-8", "surrogateescape"),
+            request=dict(body),
+            user=call.user,
+            accepted_at=call.now().value,
+        ),
+    )
+    return call.respond(None, status=204)

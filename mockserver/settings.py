@@ -1,0 +1,137 @@
+"""Server settings: one frozen dataclass, every field with a MOCKSERVER_* environment twin."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from mockserver.dotnet import DotNetDateTime
+
+ENV_PREFIX = "MOCKSERVER_"
+
+
+def _parse_bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+def _parse_list(value: str) -> tuple[str, ...] | None:
+    items = tuple(item.strip() for item in value.split(",") if item.strip())
+    return items or None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that changes how the server behaves.
+
+    Credentials lists (`users`, `tickets`, `tokens`) restrict a scheme to the listed values; when a list is
+    unset, any well-formed credential of that scheme is accepted. They are kept out of `repr` so that they
+    never reach a log.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    seed: int | None = None
+    run_seed: int | None = None
+    users: tuple[str, ...] | None = field(default=None, repr=False)
+    tickets: tuple[str, ...] | None = field(default=None, repr=False)
+    tokens: tuple[str, ...] | None = field(default=None, repr=False)
+    validate_responses: bool = False
+    base_timezone: str = "Europe/Oslo"
+    hostname: str = "mail.superoffice.mock"
+    online_restricted: bool = False
+    frozen_time: str = "2025-05-13T10:24:31+02:00"
+    max_body_bytes: int = 64 * 1024 * 1024
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from MOCKSERVER_* variables; explicit keyword overrides win."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is None:
+                continue
+            values[f.name] = _convert(f.name, f.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def to_env(self) -> dict[str, str]:
+        """The MOCKSERVER_* variables that rebuild these settings in another process (uvicorn workers)."""
+        env: dict[str, str] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if isinstance(value, tuple):
+                env[ENV_PREFIX + f.name.upper()] = ",".join(value)
+            elif isinstance(value, bool):
+                env[ENV_PREFIX + f.name.upper()] = "true" if value else "false"
+            else:
+                env[ENV_PREFIX + f.name.upper()] = str(value)
+        return env
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0-65535, not {self.port}")
+        if self.workers < 1:
+            raise ValueError(f"workers must be at least 1, not {self.workers}")
+        if self.max_body_bytes < 1:
+            raise ValueError("max_body_bytes must be positive")
+        try:
+            ZoneInfo(self.base_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {self.base_timezone!r} (use an IANA name such as Europe/Oslo)"
+            ) from None
+        try:
+            DotNetDateTime.parse(self.frozen_time, ZoneInfo(self.base_timezone))
+        except ValueError:
+            raise ValueError(
+                f"frozen_time must look like 2025-05-13T10:24:31+02:00, not {self.frozen_time!r}"
+            ) from None
+
+    @property
+    def deterministic(self) -> bool:
+        """A seed was given: the same request gives the same bytes, and the clock is frozen."""
+        return self.seed is not None
+
+    @property
+    def effective_seed(self) -> int:
+        if self.seed is not None:
+            return self.seed
+        if self.run_seed is not None:
+            return self.run_seed
+        raise RuntimeError("settings have no seed; call with_run_seed() first")
+
+    def with_run_seed(self) -> Settings:
+        """These settings with a per-run seed, shared by every worker so that an address means the same
+        person in all of them. A user-given `seed` always wins."""
+        if self.seed is not None or self.run_seed is not None:
+            return self
+        return dataclasses.replace(self, run_seed=secrets.randbits(32))
+
+
+def _convert(name: str, type_name: Any, raw: str) -> Any:
+    type_text = str(type_name)
+    try:
+        if "tuple" in type_text:
+            return _parse_list(raw)
+        if type_text.startswith("bool"):
+            return _parse_bool(raw)
+        if type_text.startswith("int"):
+            return int(raw) if raw.strip() else None
+        return raw if raw != "" else None
+    except ValueError as exc:
+        raise ValueError(f"{ENV_PREFIX}{name.upper()}: {exc}") from exc
