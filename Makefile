@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint pytest lock clean
+.PHONY: run test lint pytest conformance-deep lock clean
 
 # Pinned dependencies, then the project itself without build isolation, so a second run needs no network.
 $(STAMP): requirements.lock pyproject.toml
@@ -27,6 +27,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check mockserver tests
 	$(BIN)/ruff format --check mockserver tests
 	$(BIN)/mypy
+
+# Schemathesis' coverage phase on top of `make test`'s campaign: every boundary of every property (slow).
+conformance-deep: $(STAMP)
+	MOCKSERVER_CONFORMANCE_DEEP=1 $(BIN)/pytest -q tests/test_conformance.py
 
 # Re-pin after changing dependencies in pyproject.toml.
 lock:

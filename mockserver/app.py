@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import weakref
 
 import connexion
 from connexion.datastructures import MediaTypeDict
@@ -30,6 +31,14 @@ VALIDATOR_MAP = {
     ),
     "response": MediaTypeDict({"*/*json": bodies.JsonResponseValidator}),
 }
+
+
+_RUNTIMES: weakref.WeakKeyDictionary[connexion.AsyncApp, Runtime] = weakref.WeakKeyDictionary()
+
+
+def runtime_of(app: connexion.AsyncApp) -> Runtime:
+    """The Runtime an app was built with (for the CLI, the pytest plugin and tests)."""
+    return _RUNTIMES[app]
 
 
 class RuntimeMiddleware:
@@ -65,4 +74,5 @@ def create_app(settings: Settings | None = None) -> connexion.AsyncApp:
     for error in (ProblemException, HTTPException, Exception):
         app.add_error_handler(error, problems.error_response)
     app.add_middleware(RuntimeMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, runtime=runtime)
+    _RUNTIMES[app] = runtime
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import orjson
 from connexion import context as cx
@@ -23,6 +23,7 @@ from mockserver.runtime import Runtime
 from mockserver.seeding import SEED_HEADERS, request_seed
 
 SEED_HEADER = "X-Mock-Seed"
+VIEW_PARAMETERS = frozenset({"$select"})
 
 # What the server writes today; the contract also lists XML, which a later change serves.
 SUPEROFFICE_MEDIA_TYPES = (
@@ -93,15 +94,15 @@ def begin(offered: Sequence[str] | None) -> Call:
         if media_type is None:
             raise problems.not_acceptable(headers.get("accept"), list(offered))
     operation_id = str(cx.operation.operation_id)
+    query = scope.get("query_string", b"").decode("latin-1")
     seed = request_seed(
         runtime.run_seed,
         operation_id,
         scope.get("path", ""),
-        scope.get("query_string", b""),
+        seed_query(query),
         [(name, headers[name]) for name in SEED_HEADERS if name in headers],
         scope.get(RAW_BODY_KEY, b""),
     )
-    query = scope.get("query_string", b"").decode("latin-1")
     select_text = _query_value(query, "$select")
     user = cx.context.get("user")
     return Call(
@@ -115,6 +116,12 @@ def begin(offered: Sequence[str] | None) -> Call:
         select=parse_select(select_text),
         user=str(user) if user is not None else None,
     )
+
+
+def seed_query(query: str) -> bytes:
+    """The query as far as it changes the data: `$select` only changes the view of the same result."""
+    kept = sorted((k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in VIEW_PARAMETERS)
+    return urlencode(kept).encode()
 
 
 def _query_value(query: str, name: str) -> str | None:

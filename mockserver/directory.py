@@ -96,10 +96,13 @@ class Directory:
         if not domain or domain in FREEMAIL_DOMAINS:
             return 0, ""
         labels = [label for label in domain.split(".") if label]
-        # The company is named after the registrable label: mail.fjord-tech.no → "Fjord Tech".
+        if not labels:
+            return 0, ""
+        # The company is the registrable domain: mail.fjord-tech.no and fjord-tech.no are both "Fjord Tech".
+        registrable = ".".join(labels[-2:])
         stem = labels[-2] if len(labels) >= 2 else labels[0]
         words = [w.capitalize() for w in re.split(r"[-_]+", stem) if w]
-        self._faker.seed_instance(stable_int(self._seed, "contact", domain))
+        self._faker.seed_instance(stable_int(self._seed, "contact", registrable))
         suffix = self._faker.company_suffix()
         name = " ".join(words) or domain
-        return stable_int(self._seed, "contact-id", domain, bits=16) + 1, f"{name} {suffix}"
+        return stable_int(self._seed, "contact-id", registrable, bits=16) + 1, f"{name} {suffix}"

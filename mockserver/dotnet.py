@@ -60,7 +60,11 @@ class DotNetDateTime:
         except (OverflowError, ValueError):
             # Near year 1 or 9999 the conversion leaves datetime's range; keep the client's own wall time.
             local = self.value
-        text = f"{local:%Y-%m-%dT%H:%M:%S}.{local.microsecond:06d}{self.tick}"
+        # Not strftime: glibc's %Y does not zero-pad years before 1000, and .NET starts at 0001.
+        text = (
+            f"{local.year:04d}-{local.month:02d}-{local.day:02d}T{local.hour:02d}:{local.minute:02d}:"
+            f"{local.second:02d}.{local.microsecond:06d}{self.tick}"
+        )
         if include_offset:
             text += format_offset(local.utcoffset() or timedelta(0))
         return text

@@ -8,14 +8,15 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from email import message_from_bytes, policy
-from email.headerregistry import Address
+from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage, Message
+from email.policy import Policy
 from email.utils import format_datetime
 from typing import Any
 
-# Control characters (CR and LF above all) never reach a header: a value with "\r\nBcc: x" must not
-# become a second header.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+# Control characters never reach a header: a value with "\r\nBcc: x" must not become a second header.
+# U+0085, U+2028 and U+2029 count too: str.splitlines() (and so the email package) treats them as line ends.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")
 # Headers the message builder owns; a custom header with one of these names would corrupt the structure.
 _RESERVED_HEADERS = frozenset(
@@ -60,8 +61,20 @@ def _domain(domain: str) -> str:
         return domain
 
 
+# What an unquoted local part and a host name may hold (RFC 5322 dot-atom; RFC 6531 adds non-ASCII).
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]+"
+_LOCAL_PART = re.compile(rf"{_ATOM}(\.{_ATOM})*")
+_NOT_LOCAL = re.compile(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~\-.\u0080-\U0010ffff]")
+_HOST = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
+
+
 def address(name: object, addr: object) -> Address | None:
-    """An Address for a header, or None when there is nothing to address."""
+    """An Address for a header, or None when there is nothing to address.
+
+    Addresses that are not plain `local@host` (quotes, brackets, spaces, bare dots …) are spelled with the
+    offending characters replaced: such an address cannot be delivered anyway, and CPython's header
+    parser and folder break on them.
+    """
     text = header_text(addr or "")
     display = header_text(name or "")
     if not text:
@@ -69,8 +82,48 @@ def address(name: object, addr: object) -> Address | None:
     local, at, domain = text.rpartition("@")
     if not at:
         local, domain = text, ""
-    # Address(username=, domain=) does not re-parse, so odd input degrades to an odd header, never an error.
-    return Address(display_name=display, username=local, domain=_domain(domain))
+    domain = _domain(domain)
+    if not _LOCAL_PART.fullmatch(local):
+        local = _NOT_LOCAL.sub("_", local).strip(".").replace("..", "._") or "_"
+    if domain and not _HOST.fullmatch(domain):
+        domain = re.sub(r"[^A-Za-z0-9.-]", "-", domain).strip(".").replace("..", ".-") or "-"
+    return Address(display_name=display, username=local, domain=domain)
+
+
+# Headers set without address parsing, for the rare values CPython's address parser cannot take back.
+_RAW_HEADERS = HeaderRegistry(default_class=UnstructuredHeader, use_default_map=False)
+
+
+def policy_for(addresses: Iterable[Address]) -> Policy:
+    """SMTP with RFC 2047 words, or SMTPUTF8 when an address needs UTF-8 itself (RFC 6531/6532).
+
+    An encoded word is not allowed inside an address, and CPython folds such headers into broken lines.
+    """
+    if all(a.username.isascii() and a.domain.isascii() for a in addresses):
+        return policy.SMTP
+    return policy.SMTPUTF8
+
+
+def set_addresses(msg: EmailMessage, header: str, addresses: list[Address]) -> None:
+    """Set an address header from Address objects.
+
+    Some inputs (a bare "." or quotes and brackets in odd places) make CPython's header parser raise on a
+    value it formatted itself; such a header is written as plain text instead, so the message is still
+    built and delivered.
+    """
+    if not addresses:
+        return
+    try:
+        msg[header] = addresses
+    except Exception:  # the parser raises HeaderParseError, TypeError, IndexError … on such values
+        msg[header] = _RAW_HEADERS(header, ", ".join(_spelled(a) for a in addresses))
+
+
+def _spelled(found: Address) -> str:
+    try:
+        return str(found)
+    except Exception:  # formatting an address can trip over the same parser bugs
+        return f"{found.username}@{found.domain}" if found.domain else found.username
 
 
 def _addresses(carriers: Iterable[Any] | None) -> list[Address]:
@@ -81,6 +134,18 @@ def _addresses(carriers: Iterable[Any] | None) -> list[Address]:
             if found is not None:
                 result.append(found)
     return result
+
+
+_DOMAIN = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)+")
+
+
+def message_id_domain(addr: object, fallback: str) -> str:
+    """The sender's domain for a Message-ID (`<...@nordlys.no>`), when it is a plain DNS name."""
+    if isinstance(addr, str) and "@" in addr:
+        domain = addr.rpartition("@")[2].strip().lower()
+        if _DOMAIN.fullmatch(domain):
+            return domain
+    return fallback
 
 
 def _msg_id(value: object) -> str | None:
@@ -114,16 +179,13 @@ def entity_to_message(entity: Mapping[str, Any], *, message_id: str, date: datet
 
     Bcc stays in the headers, as in the copy a client keeps in Sent Items; SMTP delivery removes it.
     """
-    msg = EmailMessage(policy=policy.SMTP)
     sender = entity.get("From")
-    if isinstance(sender, Mapping):
-        found = address(sender.get("Name") or sender.get("PersonName"), sender.get("Address"))
-        if found is not None:
-            msg["From"] = found
-    for header, key in (("To", "To"), ("Cc", "Cc"), ("Bcc", "Bcc")):
-        addresses = _addresses(entity.get(key))
-        if addresses:
-            msg[header] = addresses
+    by_header = {"From": _addresses([sender] if isinstance(sender, Mapping) else [])}
+    for header in ("To", "Cc", "Bcc"):
+        by_header[header] = _addresses(entity.get(header))
+    msg = EmailMessage(policy=policy_for([a for found in by_header.values() for a in found]))
+    for header, found in by_header.items():
+        set_addresses(msg, header, found)
     msg["Subject"] = header_text(entity.get("Subject") or "")
     msg["Date"] = format_datetime(date)
     msg["Message-ID"] = message_id
@@ -147,23 +209,29 @@ def entity_to_message(entity: Mapping[str, Any], *, message_id: str, date: datet
             if value is not None:
                 msg[name] = header_text(value)
 
-    plain = entity.get("PlainBody")
-    html = entity.get("HTMLBody")
-    if html and plain:
-        msg.set_content(plain)
-        msg.add_alternative(html, subtype="html")
-    elif html:
-        msg.set_content(html, subtype="html")
-    else:
-        msg.set_content(plain or "")
-
+    html_part = set_bodies(msg, entity.get("PlainBody"), entity.get("HTMLBody"))
     for attachment in entity.get("Attachments") or ():
         if isinstance(attachment, Mapping):
-            _attach(msg, attachment, has_html=bool(html))
+            _attach(msg, attachment, html_part)
     return msg
 
 
-def _attach(msg: EmailMessage, attachment: Mapping[str, Any], *, has_html: bool) -> None:
+def set_bodies(msg: EmailMessage, plain: str | None, html: str | None) -> EmailMessage | None:
+    """Plain, HTML or both as multipart/alternative; returns the HTML part (inline images attach to it)."""
+    if html and plain:
+        msg.set_content(plain)
+        msg.add_alternative(html, subtype="html")
+        html_part = list(msg.iter_parts())[-1]
+        assert isinstance(html_part, EmailMessage)
+        return html_part
+    if html:
+        msg.set_content(html, subtype="html")
+        return msg
+    msg.set_content(plain or "")
+    return None
+
+
+def _attach(msg: EmailMessage, attachment: Mapping[str, Any], html_part: EmailMessage | None) -> None:
     data = decode_stream(attachment.get("Stream"))
     maintype, subtype = _split_type(attachment.get("Type"))
     filename = header_text(attachment.get("Filename") or attachment.get("Description") or "") or None
@@ -173,9 +241,10 @@ def _attach(msg: EmailMessage, attachment: Mapping[str, Any], *, has_html: bool)
     options: dict[str, Any] = {"filename": filename, "disposition": disposition}
     if cid:
         options["cid"] = cid
-    if disposition == "inline" and cid and has_html:
-        # An inline part the HTML refers to by cid: belongs in multipart/related next to the HTML.
-        msg.add_related(data, maintype, subtype, **options)
+    if disposition == "inline" and cid and html_part is not None:
+        # An inline part the HTML refers to by cid: belongs in multipart/related with the HTML, inside the
+        # alternative (the structure Outlook and Thunderbird write).
+        html_part.add_related(data, maintype, subtype, **options)
     else:
         msg.add_attachment(data, maintype, subtype, **options)
 

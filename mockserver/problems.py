@@ -68,7 +68,7 @@ def not_acceptable(requested: str | None, supported: list[str]) -> MockProblem:
     shown = requested if requested else "(none)"
     return MockProblem(
         406,
-        "Supported media types: " + ", ".join(supported) + ".",
+        f"The client accepts '{shown}'; supported media types: " + ", ".join(supported) + ".",
         message=f"The requested media type '{shown}' is not acceptable for this resource.",
         gws_code=2,
     )

@@ -8,23 +8,28 @@ from typing import Any
 
 from starlette.responses import Response
 
-from mockserver import carriers, ingest, mime
+from mockserver import carriers, ingest, mime, problems
 from mockserver.call import SUPEROFFICE_MEDIA_TYPES, Call, begin
 from mockserver.dotnet import DotNetDateTime
 
+ONLINE_RESTRICTED = (
+    "The EMail agent is not available in Online by default. Access must be requested specifically when app is "
+    "registered."
+)
 MESSAGE_ID = re.compile(r"^<[^<>@\s]+@[^<>@\s]+>$")
 DEFAULT_SENT_FOLDER = "Sent"
 
 
+def _begin(offered: tuple[str, ...] | None) -> Call:
+    call = begin(offered)
+    if call.runtime.settings.online_restricted:
+        raise problems.forbidden(ONLINE_RESTRICTED)
+    return call
+
+
 def _domain_of(entity: Mapping[str, Any], fallback: str) -> str:
     sender = entity.get("From")
-    if isinstance(sender, Mapping):
-        addr = sender.get("Address")
-        if isinstance(addr, str) and "@" in addr:
-            domain = addr.rpartition("@")[2].strip().lower()
-            if re.fullmatch(r"[a-z0-9.-]+", domain) and "." in domain:
-                return domain
-    return fallback
+    return mime.message_id_domain(sender.get("Address") if isinstance(sender, Mapping) else None, fallback)
 
 
 def _recipients(entity: Mapping[str, Any]) -> list[str]:
@@ -64,7 +69,7 @@ def _finish(call: Call, out: dict[str, Any], request: Mapping[str, Any], sent: D
 
 
 async def send_emails() -> Response:
-    call = begin(SUPEROFFICE_MEDIA_TYPES)
+    call = _begin(SUPEROFFICE_MEDIA_TYPES)
     body = call.body
     sent_items = body.get("SentItemsConnectionInfo")
     folder = None
@@ -94,7 +99,7 @@ async def send_emails() -> Response:
 
 
 async def save_to_mail_server() -> Response:
-    call = begin(SUPEROFFICE_MEDIA_TYPES)
+    call = _begin(SUPEROFFICE_MEDIA_TYPES)
     email = call.body.get("Email")
     if not isinstance(email, Mapping):
         # Nothing to save: agents answer 200 with a null body when they have nothing to return.
@@ -120,7 +125,7 @@ async def save_to_mail_server() -> Response:
 
 
 async def relay_message() -> Response:
-    call = begin(None)
+    call = _begin(None)
     body = call.body
     text: str = body["Rfc822"]
     message = mime.parse_rfc822(text)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
@@ -14,14 +13,14 @@ from mockserver.call import GWS_MEDIA_TYPES, Call, begin
 
 
 def _message(call: Call, email: dict[str, Any], message_id: str) -> EmailMessage:
-    msg = EmailMessage(policy=policy.SMTP)
-    sender = mime.address("", email["from"])
-    if sender is not None:
-        msg["From"] = sender
-    for header, key in (("To", "to"), ("Cc", "cc"), ("Bcc", "bcc")):
-        found = [a for a in (mime.address("", item) for item in email.get(key) or ()) if a is not None]
-        if found:
-            msg[header] = found
+    by_header = {}
+    for header, key in (("From", "from"), ("To", "to"), ("Cc", "cc"), ("Bcc", "bcc")):
+        values = email.get(key) or ()
+        items = [values] if isinstance(values, str) else values
+        by_header[header] = [a for a in (mime.address("", item) for item in items) if a is not None]
+    msg = EmailMessage(policy=mime.policy_for(a for found in by_header.values() for a in found))
+    for header, found in by_header.items():
+        mime.set_addresses(msg, header, found)
     msg["Subject"] = mime.header_text(email.get("subject") or "")
     msg["Date"] = format_datetime(call.now().value)
     msg["Message-ID"] = message_id
@@ -29,13 +28,7 @@ def _message(call: Call, email: dict[str, Any], message_id: str) -> EmailMessage
     plain = email.get("bodyAsPlainText")
     if html and email.get("mime") == "text/plain":
         plain, html = html, None
-    if html and plain:
-        msg.set_content(plain)
-        msg.add_alternative(html, subtype="html")
-    elif html:
-        msg.set_content(html, subtype="html")
-    else:
-        msg.set_content(plain or "")
+    mime.set_bodies(msg, plain, html)
     return msg
 
 
@@ -43,8 +36,7 @@ async def send(id: str) -> Response:  # noqa: A002 - the contract names the path
     call = begin(GWS_MEDIA_TYPES)
     body = call.body
     email: dict[str, Any] = body["email"]
-    domain = email["from"].rpartition("@")[2] or call.runtime.settings.hostname
-    message_id = call.gen.message_id(domain)
+    message_id = call.gen.message_id(mime.message_id_domain(email["from"], call.runtime.settings.hostname))
     reference_id = call.runtime.next_reference_id(call.user or "")
     ingest.accept(
         call.runtime,

@@ -1,0 +1,34 @@
+"""The wired app: contract and UI served, unknown routes and methods answered in the vendor's shape."""
+
+from __future__ import annotations
+
+from starlette.testclient import TestClient
+
+from tests.conftest import AUTH, SEND
+
+
+def test_contract_and_swagger_ui_are_served(client: TestClient) -> None:
+    document = client.get("/openapi.json")
+    assert document.status_code == 200
+    assert document.json()["openapi"] == "3.0.3"
+    ui = client.get("/ui/")
+    assert ui.status_code == 200
+    assert "swagger" in ui.text.lower()
+
+
+def test_unknown_superoffice_path_is_a_webapi_404(client: TestClient) -> None:
+    response = client.post("/api/v1/Agents/EMail/NoSuchThing", json={}, headers=AUTH)
+    assert response.status_code == 404
+    assert response.json()["Message"].startswith("No HTTP resource was found that matches the request URI")
+
+
+def test_get_on_an_agent_url_is_a_405_with_allow(client: TestClient) -> None:
+    response = client.get(SEND, headers=AUTH)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "POST"
+    assert response.json() == {"Message": "The requested resource does not support http method 'GET'."}
+
+
+def test_seed_header_is_on_every_success(client: TestClient) -> None:
+    response = client.post(SEND, json={"Emails": []}, headers=AUTH)
+    assert int(response.headers["X-Mock-Seed"]) >= 0

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import pytest
+
+from mockserver import __version__
+from mockserver.cli import build_parser, main, settings_from_args
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["version"]) == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_check_spec_passes_on_the_shipped_documents(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-spec"]) == 0
+    assert "email-api.yaml: OK" in capsys.readouterr().out
+
+
+def test_serve_flags_map_onto_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOCKSERVER_PORT", "9999")
+    monkeypatch.setenv("MOCKSERVER_HOSTNAME", "env.example")
+    args = build_parser().parse_args(
+        ["serve", "--port", "8181", "--seed", "7", "--users", "a:b,c:d", "--validate-responses", "--workers", "2"]
+    )
+    settings = settings_from_args(args)
+    assert (settings.port, settings.seed, settings.workers) == (8181, 7, 2)
+    assert settings.users == ("a:b", "c:d")
+    assert settings.validate_responses is True
+    assert settings.hostname == "env.example"  # not given on the command line: the env twin applies
+
+
+def test_bad_setting_is_a_clear_error_not_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--base-timezone", "Nowhere/Special"]) == 2
+    assert "unknown time zone" in capsys.readouterr().err
+
+
+def test_unknown_command_exits_2() -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(["frobnicate"])
+    assert raised.value.code == 2

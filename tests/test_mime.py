@@ -1,0 +1,162 @@
+"""EMailEntity → RFC 5322 with the stdlib email package; hostile header values stay harmless."""
+
+from __future__ import annotations
+
+import base64
+import email
+from datetime import UTC, datetime
+from email import policy
+from email.message import EmailMessage
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mockserver.mime import address, entity_to_message, header_text, message_bytes, parse_rfc822, safe_header
+
+PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(range(256))).decode()
+WHEN = datetime(2025, 5, 13, 8, 24, 31, tzinfo=UTC)
+
+
+def build(**entity: Any) -> EmailMessage:
+    message = entity_to_message(entity, message_id="<id-1@nordlys.no>", date=WHEN)
+    return email.message_from_bytes(message_bytes(message), policy=policy.default)  # type: ignore[return-value]
+
+
+def test_plain_and_html_become_an_alternative_with_attachments_and_inline_parts() -> None:
+    parsed = build(
+        From={"Address": "anna@nordlys.no", "Name": "Anna Berg"},
+        To=[{"Address": "kari@fjordtech.no", "Name": "Kari Nilsen"}],
+        Subject="Rapport",
+        PlainBody="Se vedlegg.",
+        HTMLBody='<p>Se vedlegg.</p><img src="cid:logo">',
+        Attachments=[
+            {"Filename": "logo.png", "Type": "image/png", "Disposition": "inline", "Id": "logo", "Stream": PNG},
+            {"Filename": "rapport.pdf", "Type": "application/pdf", "Stream": base64.b64encode(b"%PDF").decode()},
+        ],
+    )
+    assert parsed.get_content_type() == "multipart/mixed"
+    alternative, pdf = parsed.iter_parts()
+    assert alternative.get_content_type() == "multipart/alternative"
+    plain, related = alternative.iter_parts()
+    assert plain.get_content_type() == "text/plain"
+    html, logo = related.iter_parts()
+    assert related.get_content_type() == "multipart/related"
+    assert html.get_content_type() == "text/html"
+    assert logo["Content-ID"] == "<logo>"
+    assert logo.get_content_disposition() == "inline"
+    assert logo.get_content() == base64.b64decode(PNG)
+    assert pdf.get_filename() == "rapport.pdf" and pdf.get_content() == b"%PDF"
+    assert parsed["From"].addresses[0].display_name == "Anna Berg"
+    assert parsed["Message-ID"] == "<id-1@nordlys.no>"
+
+
+def test_headers_priority_reply_and_custom() -> None:
+    parsed = build(
+        Subject="Re: Hei",
+        Priority="Highest",
+        InReplyTo={"MessageId": "<parent@x.no>"},
+        CustomHeaderList=[
+            {"Name": "X-Campaign", "Values": ["q3", "nordics"]},
+            {"Name": "Subject", "Values": ["hijack"]},
+            {"Name": "Bad Name", "Values": ["x"]},
+            {"Name": None, "Values": ["x"]},
+        ],
+    )
+    assert parsed["X-Priority"] == "1 (Highest)" and parsed["Importance"] == "high"
+    assert parsed["In-Reply-To"] == "<parent@x.no>" == parsed["References"]
+    assert parsed.get_all("X-Campaign") == ["q3", "nordics"]
+    assert parsed.get_all("Subject") == ["Re: Hei"]
+    assert parsed.get_all("Bad Name") is None
+
+
+def test_non_ascii_headers_are_rfc2047_encoded() -> None:
+    raw = message_bytes(
+        entity_to_message(
+            {"Subject": "Møte på fredag", "From": {"Address": "ase@fjørd.no", "Name": "Åse Ødegård"}},
+            message_id="<m@x.no>",
+            date=WHEN,
+        )
+    )
+    assert raw.isascii()
+    assert b"=?utf-8?" in raw
+    assert b"From: =?utf-8?" in raw
+    assert "fjørd.no".encode("idna") in raw
+    parsed = email.message_from_bytes(raw, policy=policy.default)
+    assert parsed["Subject"] == "Møte på fredag"
+    assert parsed["From"].addresses[0].display_name == "Åse Ødegård"
+
+
+def test_a_non_ascii_mailbox_makes_an_smtputf8_message() -> None:
+    message = entity_to_message(
+        {"Subject": "Hei", "To": [{"Address": "jøran@fjord.no"}]}, message_id="<m@x.no>", date=WHEN
+    )
+    assert message.policy.utf8 is True
+    assert "jøran@fjord.no".encode() in message_bytes(message)
+
+
+@given(st.text(alphabet=st.sampled_from("ab\r\n:\x00 X-Evil"), min_size=1, max_size=40))
+def test_cr_lf_in_any_value_never_creates_a_header(value: str) -> None:
+    parsed = build(
+        Subject=value,
+        From={"Address": f"a{value}@x.no", "Name": value},
+        To=[{"Address": "b@x.no", "Name": value}],
+        CustomHeaderList=[{"Name": "X-Note", "Values": [value]}],
+        Attachments=[{"Filename": value, "Id": value, "Type": value, "Stream": ""}],
+    )
+    assert parsed.get_all("X-Evil") is None
+    assert len(parsed.get_all("Subject")) == 1
+    assert header_text(value).count("\n") == 0
+
+
+def test_address_edge_cases() -> None:
+    assert address("", "") is None
+    assert address(None, None) is None
+    odd = address("Kari", "iure")
+    assert odd is not None and odd.username == "iure" and odd.domain == ""
+
+
+def test_lenient_rfc822_parsing_of_a_one_word_message() -> None:
+    parsed = parse_rfc822("est")
+    assert parsed.get_content().strip() == "est" or parsed.keys() == []
+    assert safe_header(parsed, "Message-ID") is None
+    full = parse_rfc822("From: a@b.no\r\nMessage-ID: <x@y>\r\n\r\nbody")
+    assert safe_header(full, "Message-ID") == "<x@y>"
+
+
+# Address syntax characters are where the email package's parser is fragile; mix them in on purpose.
+any_text = st.text(max_size=30) | st.text(alphabet='<>"()[],;:@\\. \tabé=?', max_size=20)
+addresses = st.fixed_dictionaries({"Address": st.one_of(st.none(), any_text), "Name": st.one_of(st.none(), any_text)})
+
+
+@given(
+    subject=any_text,
+    sender=addresses,
+    to=st.lists(addresses, max_size=3),
+    headers=st.lists(st.fixed_dictionaries({"Name": any_text, "Values": st.lists(any_text, max_size=2)}), max_size=2),
+    attachments=st.lists(
+        st.fixed_dictionaries({"Filename": any_text, "Type": any_text, "Id": any_text, "Disposition": any_text}),
+        max_size=2,
+    ),
+    reply=any_text,
+)
+def test_any_text_anywhere_still_builds_a_message(
+    subject: str, sender: Any, to: Any, headers: Any, attachments: Any, reply: str
+) -> None:
+    message = entity_to_message(
+        {
+            "Subject": subject,
+            "From": sender,
+            "To": to,
+            "CustomHeaderList": headers,
+            "Attachments": attachments,
+            "InReplyTo": {"MessageId": reply},
+            "PlainBody": subject,
+            "HTMLBody": subject,
+        },
+        message_id="<m@x.no>",
+        date=WHEN,
+    )
+    raw = message_bytes(message)
+    reparsed = email.message_from_bytes(raw, policy=policy.default)
+    assert reparsed["Message-ID"] == "<m@x.no>"
