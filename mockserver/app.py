@@ -11,22 +11,46 @@ from connexion.exceptions import ProblemException
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
-from connexion.validators import ParameterValidator
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mockserver import auth, bodies, handlers, problems, spec
 from mockserver.runtime import Runtime
 from mockserver.settings import Settings
 
+# Headers a browser client may send and read: the vendors' own, and the mock's controls.
+CORS_REQUEST_HEADERS = [
+    "Accept",
+    "Accept-Language",
+    "Authorization",
+    "Content-Type",
+    "Prefer",
+    "SO-AppToken",
+    "SO-Culture",
+    "SO-Language",
+    "SO-TimeZone",
+    "X-CSRF-TOKEN",
+    "X-Mock-Namespace",
+    "X-Requested-With",
+    "X-XSRF-TOKEN",
+]
+CORS_EXPOSED_HEADERS = [
+    "Preference-Applied",
+    "WWW-Authenticate",
+    "X-CSRF-HEADER",
+    "X-CSRF-TOKEN",
+    "X-Mock-Seed",
+]
+
 VALIDATOR_MAP = {
-    "parameter": ParameterValidator,
+    "parameter": bodies.ContractParameterValidator,
     "body": MediaTypeDict(
         {
             "*/*json": bodies.JsonBodyValidator,
-            "application/xml": bodies.NotYetSupportedValidator,
-            "text/xml": bodies.NotYetSupportedValidator,
-            "application/x-www-form-urlencoded": bodies.NotYetSupportedValidator,
+            "application/xml": bodies.XmlBodyValidator,
+            "text/xml": bodies.XmlBodyValidator,
+            "application/x-www-form-urlencoded": bodies.FormBodyValidator,
         }
     ),
     "response": MediaTypeDict({"*/*json": bodies.JsonResponseValidator}),
@@ -74,5 +98,18 @@ def create_app(settings: Settings | None = None) -> connexion.AsyncApp:
     for error in (ProblemException, HTTPException, Exception):
         app.add_error_handler(error, problems.error_response)
     app.add_middleware(RuntimeMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, runtime=runtime)
+    if runtime.settings.cors_origins:
+        # Outermost, so that preflights are answered before routing and error responses carry the headers too.
+        origins = list(runtime.settings.cors_origins)
+        app.add_middleware(
+            CORSMiddleware,
+            position=MiddlewarePosition.BEFORE_EXCEPTION,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_EXPOSED_HEADERS,
+            allow_credentials=True,
+            max_age=600,
+        )
     _RUNTIMES[app] = runtime
     return app

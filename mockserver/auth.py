@@ -57,8 +57,11 @@ def superoffice_basic(username: str, password: str, request: ConnexionRequest | 
 
 
 def superoffice_ticket(ticket: str, request: ConnexionRequest | None = None) -> dict[str, Any] | None:
+    """`SOTicket 7T:…`; with `require_app_token` (as SuperOffice Online does) only together with SO-AppToken."""
     settings = _settings(request)
     if not TICKET.match(ticket):
+        return None
+    if settings.require_app_token and not (request is not None and request.headers.get("so-apptoken", "").strip()):
         return None
     if settings.tickets is not None and not _listed(ticket, settings.tickets):
         return None

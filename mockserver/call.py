@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -13,7 +17,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Scope
 
-from mockserver import problems
+from mockserver import controls, locales, problems, spec, timezones
 from mockserver.bodies import BODY_KEY, RAW_BODY_KEY, RUNTIME_KEY
 from mockserver.dotnet import DotNetDateTime
 from mockserver.fakes import Gen
@@ -23,16 +27,30 @@ from mockserver.runtime import Runtime
 from mockserver.seeding import SEED_HEADERS, request_seed
 
 SEED_HEADER = "X-Mock-Seed"
-VIEW_PARAMETERS = frozenset({"$select"})
+PREFERENCE_APPLIED = "Preference-Applied"
+# Query parameters that change the view of a result or steer the mock, not the data: not part of the seed.
+VIEW_PARAMETERS = frozenset({"$select", *(controls.QUERY_PREFIX + name for name in controls.KNOWN)})
+# Latency and chaos draw from their own stream, so that turning them on does not change the data.
+SIDE_STREAM = 0x5EED_CA05
 
-# What the server writes today; the contract also lists XML, which a later change serves.
 SUPEROFFICE_MEDIA_TYPES = (
     "application/json",
     "text/json",
+    "application/xml",
+    "text/xml",
     "application/json-patch+json",
     "application/merge-patch+json",
 )
 GWS_MEDIA_TYPES = ("application/json",)
+XML_MEDIA_TYPES = frozenset({"application/xml", "text/xml"})
+
+
+class CannedResponse(problems.MockProblem):
+    """A response decided by the mock's controls (a forced status, a named example), not by the handler."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code, "canned response")
+        self.response = response
 
 
 @dataclass
@@ -46,80 +64,162 @@ class Call:
     media_type: str | None
     select: SelectTree | None
     user: str | None
+    texts: locales.Texts = locales.NO_LANGUAGE
+    zone: tzinfo | None = None
+    include_offset: bool = True
+    offset_colon: bool = True
+    controls: controls.Controls = field(default_factory=controls.Controls)
 
     @property
     def headers(self) -> Headers:
         return Headers(scope=self.scope)
 
+    @property
+    def input_zone(self) -> tzinfo:
+        return self.zone or self.runtime.base_zone
+
     def now(self) -> DotNetDateTime:
         return self.runtime.now(self.gen)
+
+    def local(self, moment: DotNetDateTime) -> datetime:
+        """A moment as a wall-clock time in the zone this response speaks."""
+        return moment.value.astimezone(self.zone or self.runtime.base_zone)
+
+    @functools.cached_property
+    def moment(self) -> datetime:
+        """The request's wall-clock time in the response's zone, for texts that print a date."""
+        base = self.runtime.frozen_now or DotNetDateTime(datetime.now(self.runtime.base_zone))
+        return self.local(base)
 
     def parse_datetime(self, value: Any) -> DotNetDateTime | str | None:
         """A date-time from the request, kept as an instant so that it renders like every other date."""
         if not isinstance(value, str):
             return None
         try:
-            return DotNetDateTime.parse(value, self.runtime.base_zone)
+            return DotNetDateTime.parse(value, self.input_zone)
         except ValueError:
             return value
 
-    def _default(self, value: Any) -> Any:
+    def render_leaf(self, value: Any) -> Any:
         if isinstance(value, DotNetDateTime):
-            return value.render(self.runtime.base_zone)
+            return value.render(self.zone or self.runtime.base_zone, self.include_offset, self.offset_colon)
         raise TypeError(f"cannot serialise {type(value).__name__}")
+
+    def _headers(self) -> dict[str, str]:
+        headers = {SEED_HEADER: str(self.seed)}
+        if self.controls.applied:
+            headers[PREFERENCE_APPLIED] = ", ".join(self.controls.applied)
+        return headers
 
     def respond(self, data: Any, status: int = 200) -> Response:
         """The answer in the negotiated media type, `$select` applied, the seed echoed."""
-        headers = {SEED_HEADER: str(self.seed)}
+        headers = self._headers()
         if status == 204:
             return Response(status_code=204, headers=headers)
         media_type = self.media_type or "application/json"
         projected = apply_select(data, self.select)
-        content = orjson.dumps(projected, default=self._default, option=orjson.OPT_PASSTHROUGH_DATACLASS)
+        if media_type in XML_MEDIA_TYPES:
+            described = spec.response_schema(self.operation_id, status, media_type)
+            schema, root = described if described else ({}, "Result")
+            content = self.runtime.xml.write(projected, schema, root, self.render_leaf)
+        else:
+            content = orjson.dumps(projected, default=self.render_leaf, option=orjson.OPT_PASSTHROUGH_DATACLASS)
         return Response(content, status_code=status, headers=headers, media_type=f"{media_type}; charset=utf-8")
 
 
-def begin(offered: Sequence[str] | None) -> Call:
+async def begin(offered: Sequence[str] | None) -> Call:
     """Set up the call for the current request; `offered` None means the operation answers without a body.
 
-    Negotiation happens before anything is accepted, so a client that cannot read the answer gets a 406
-    and no mail is sent on its behalf.
+    Negotiation and the mock's controls come before anything is accepted, so a client that cannot read the
+    answer, or asked for a failure, has no mail sent on its behalf.
     """
     scope: Scope = cx.scope
     runtime: Runtime = scope[RUNTIME_KEY]
     headers = Headers(scope=scope)
+    query = scope.get("query_string", b"").decode("latin-1")
+    operation_id = str(cx.operation.operation_id)
+    wanted = controls.read(headers.getlist("prefer"), query)
     media_type = None
     if offered is not None:
         media_type = negotiate(headers.get("accept"), offered)
         if media_type is None:
             raise problems.not_acceptable(headers.get("accept"), list(offered))
-    operation_id = str(cx.operation.operation_id)
-    query = scope.get("query_string", b"").decode("latin-1")
-    seed = request_seed(
-        runtime.run_seed,
-        operation_id,
-        scope.get("path", ""),
-        seed_query(query),
-        [(name, headers[name]) for name in SEED_HEADERS if name in headers],
-        scope.get(RAW_BODY_KEY, b""),
-    )
-    select_text = _query_value(query, "$select")
+    texts = locales.choose(headers.get("accept-language"), headers.get("so-language"), headers.get("so-culture"))
+    zone, include_offset, offset_colon = None, True, True
+    if headers.get("so-timezone"):
+        try:
+            requested = timezones.parse(headers["so-timezone"], runtime.iana_zones)
+        except ValueError as exc:
+            raise problems.bad_request(f"SO-TimeZone: {exc}") from None
+        zone, include_offset, offset_colon = requested.zone, requested.include_offset, False
+    seed = wanted.seed
+    if seed is None:
+        seed = request_seed(
+            runtime.run_seed,
+            operation_id,
+            scope.get("path", ""),
+            seed_query(query),
+            [(name, headers[name]) for name in SEED_HEADERS if name in headers],
+            scope.get(RAW_BODY_KEY, b""),
+        )
     user = cx.context.get("user")
-    return Call(
+    call = Call(
         runtime=runtime,
         scope=scope,
         operation_id=operation_id,
         body=scope.get(BODY_KEY),
         seed=seed,
-        gen=runtime.gen(seed),
+        gen=runtime.gen(seed, texts),
         media_type=media_type,
-        select=parse_select(select_text),
+        select=parse_select(_query_value(query, "$select")),
         user=str(user) if user is not None else None,
+        texts=texts,
+        zone=zone,
+        include_offset=include_offset,
+        offset_colon=offset_colon,
+        controls=wanted,
     )
+    side = random.Random(seed ^ SIDE_STREAM)
+    latency = wanted.delay or runtime.latency
+    if latency is not None:
+        await asyncio.sleep(latency.sample(side) / 1000)
+    _apply_controls(call, side)
+    return call
+
+
+def _apply_controls(call: Call, side: random.Random) -> None:
+    """Raise the canned response the controls ask for; return when the handler should answer normally."""
+    wanted = call.controls
+    documented = spec.responses(call.operation_id)
+    status = wanted.code
+    if status is not None and str(status) not in documented:
+        codes = ", ".join(str(c) for c in controls.documented_statuses(documented))
+        raise problems.bad_request(
+            f"Prefer: code={status} is not a documented status of {call.operation_id} (documented: {codes})"
+        )
+    if status is None:
+        status = controls.chaos_status(call.runtime.chaos, call.operation_id, side)
+    success = status is None or 200 <= status < 300
+    if success and wanted.example is None and wanted.dynamic:
+        return
+    status = status or min(c for c in controls.documented_statuses(documented) if 200 <= c < 300)
+    available = spec.examples(call.operation_id, status)
+    if wanted.example is not None and wanted.example not in available:
+        names = ", ".join(available) or "none"
+        raise problems.bad_request(
+            f"Prefer: example={wanted.example} is not an example of {call.operation_id} {status} (examples: {names})"
+        )
+    if status == 204 or (success and not available):
+        return  # nothing to can: no body, or no example to answer with instead of generated data
+    name = wanted.example or next(iter(available), None)
+    body = available[name] if name is not None else None
+    if not success and call.media_type is None:
+        call.media_type = "application/json"
+    raise CannedResponse(call.respond(body, status=status))
 
 
 def seed_query(query: str) -> bytes:
-    """The query as far as it changes the data: `$select` only changes the view of the same result."""
+    """The query as far as it changes the data: `$select` and mock controls only change the view."""
     kept = sorted((k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in VIEW_PARAMETERS)
     return urlencode(kept).encode()
 

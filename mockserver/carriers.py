@@ -41,14 +41,15 @@ def _given(source: Mapping[str, Any], key: str) -> Any:
 
 
 def rights(call: Call, carrier: str) -> dict[str, Any]:
-    return {"TableRight": call.gen.table_right(), "FieldProperties": call.gen.field_properties(carrier)}
+    return {"TableRight": call.gen.table_right(call.moment), "FieldProperties": call.gen.field_properties(carrier)}
 
 
 def address(call: Call, item: Any) -> Any:
     if not isinstance(item, Mapping):
         return item
     addr = item.get("Address")
-    person = call.runtime.directory.lookup(addr) if isinstance(addr, str) and addr.strip() else None
+    directory = call.runtime.directory(call.texts.faker_locale)
+    person = directory.lookup(addr) if isinstance(addr, str) and addr.strip() else None
 
     def pick(key: str, known: Any) -> Any:
         given = _given(item, key)

@@ -29,6 +29,10 @@ _HELP = {
     "online_restricted": "answer every EMail agent call with 403, as Online does for apps without access",
     "frozen_time": "the instant the clock is frozen at when --seed is given",
     "max_body_bytes": "largest request body accepted (413 above it)",
+    "latency": "delay every answer: 250, 100-400, lognormal:200:0.5 or nsapislow",
+    "chaos": "inject documented errors: OPERATION=STATUS:PROBABILITY[,...], e.g. *=500:0.05",
+    "cors_origins": "comma-separated browser origins allowed by CORS (* for any, empty to turn CORS off)",
+    "require_app_token": "SOTicket requests must carry SO-AppToken, as in SuperOffice Online",
     "log_level": "uvicorn log level",
 }
 

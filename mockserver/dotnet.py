@@ -53,8 +53,8 @@ class DotNetDateTime:
         )
         return cls(value, int(frac[6]))
 
-    def render(self, zone: tzinfo, include_offset: bool = True) -> str:
-        """`yyyy-MM-ddTHH:mm:ss.fffffff` in `zone`, with `+HH:MM` when `include_offset`."""
+    def render(self, zone: tzinfo, include_offset: bool = True, colon: bool = True) -> str:
+        """`yyyy-MM-ddTHH:mm:ss.fffffff` in `zone`, with `+HH:MM` (or `+HHMM`) when `include_offset`."""
         try:
             local = self.value.astimezone(zone)
         except (OverflowError, ValueError):
@@ -66,15 +66,15 @@ class DotNetDateTime:
             f"{local.second:02d}.{local.microsecond:06d}{self.tick}"
         )
         if include_offset:
-            text += format_offset(local.utcoffset() or timedelta(0))
+            text += format_offset(local.utcoffset() or timedelta(0), colon)
         return text
 
 
-def format_offset(offset: timedelta) -> str:
+def format_offset(offset: timedelta, colon: bool = True) -> str:
     total = int(offset.total_seconds()) // 60
     sign = "-" if total < 0 else "+"
     hours, minutes = divmod(abs(total), 60)
-    return f"{sign}{hours:02d}:{minutes:02d}"
+    return f"{sign}{hours:02d}{':' if colon else ''}{minutes:02d}"
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import hashlib
 import random
 import uuid
+from datetime import datetime
 from typing import Any
 
 from faker import Faker
 
 from mockserver import spec
 from mockserver.dotnet import FIELD_RIGHT, TABLE_RIGHT
+from mockserver.locales import NO_LANGUAGE, Texts
 
-DEFAULT_LOCALE = "en_US"
+DEFAULT_LOCALE = NO_LANGUAGE.faker_locale
 
 # Masks a real server hands out most: full rights dominate, read-only and delete-only show up now and then.
 _TABLE_MASKS = (15, 15, 15, 15, 8, 7, 11, 1)
@@ -55,9 +57,10 @@ class Gen:
     is never shared by two requests at once.
     """
 
-    def __init__(self, faker: Faker, seed: int) -> None:
+    def __init__(self, faker: Faker, seed: int, texts: Texts = NO_LANGUAGE) -> None:
         self.faker = faker
         self.seed = seed
+        self.texts = texts
         self.rng: random.Random = faker.random
 
     def message_id(self, domain: str) -> str:
@@ -69,13 +72,23 @@ class Gen:
     def item_id(self) -> int:
         return self.rng.randint(1, 99999)
 
-    def table_right(self) -> dict[str, Any]:
-        return {"Mask": TABLE_RIGHT.format(self.rng.choice(_TABLE_MASKS)), "Reason": ""}
+    def table_right(self, moment: datetime | None = None) -> dict[str, Any]:
+        mask = self.rng.choice(_TABLE_MASKS)
+        # Anything short of full rights carries a reason, as the vendor's restricted carriers do.
+        reason = "" if mask == 15 else self.texts.resource("SR_EMAIL_ARCHIVED_READONLY", moment)
+        return {"Mask": TABLE_RIGHT.format(mask), "Reason": reason}
 
     def field_right(self) -> dict[str, Any] | None:
         if self.rng.random() < 0.4:
             return None
-        return {"Mask": FIELD_RIGHT.format(self.rng.choice(_FIELD_MASKS)), "Reason": ""}
+        mask = self.rng.choice(_FIELD_MASKS)
+        if mask & 64:
+            reason = self.texts.resource("SR_MANDATORY_FIELD_1281")
+        elif mask & 2 == 0:
+            reason = self.texts.resource("SR_FIELD_READONLY")
+        else:
+            reason = ""
+        return {"Mask": FIELD_RIGHT.format(mask), "Reason": reason}
 
     def field_properties(self, carrier: str) -> dict[str, Any]:
         """A FieldProperties dictionary keyed by real property names of the carrier."""

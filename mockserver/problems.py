@@ -20,8 +20,14 @@ from connexion.exceptions import (
 )
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from mockserver import spec
+from mockserver.negotiation import negotiate
+from mockserver.xmlcodec import XmlCodec
 
 logger = logging.getLogger("mockserver")
+XML = XmlCodec(spec.resolve)
 
 JSON_UTF8 = "application/json; charset=utf-8"
 GWS_PREFIX = "/api/v2/"
@@ -121,10 +127,19 @@ def _body(payload: dict[str, Any]) -> bytes:
     return orjson.dumps(payload)
 
 
-def render(exc: Exception, *, path: str, method: str = "POST", url: str = "") -> tuple[int, bytes, dict[str, str]]:
+# SuperOffice negotiates error bodies like any result (ASP.NET renders HttpError in XML too); GWS is JSON only.
+ERROR_MEDIA_TYPES = ("application/json", "text/json", "application/xml", "text/xml")
+
+
+def render(
+    exc: Exception, *, path: str, method: str = "POST", url: str = "", accept: str | None = None
+) -> tuple[int, bytes, dict[str, str]]:
     """Status, body and headers for any exception raised while serving `method path`."""
     status, detail, message, kind, error_type, gws_code = _describe(exc, path, method, url)
-    headers: dict[str, str] = {"Content-Type": JSON_UTF8}
+    media_type = "application/json"
+    if not is_gws(path) and status != 406:
+        media_type = negotiate(accept, ERROR_MEDIA_TYPES) or "application/json"
+    headers: dict[str, str] = {"Content-Type": f"{media_type}; charset=utf-8"}
     extra = getattr(exc, "headers", None) or {}
     headers.update({k: v for k, v in extra.items() if k.lower() != "content-type"})
     if is_gws(path):
@@ -135,17 +150,25 @@ def render(exc: Exception, *, path: str, method: str = "POST", url: str = "") ->
     if status == 401:
         headers.setdefault("WWW-Authenticate", SO_CHALLENGE)
     if status == 403 or status >= 500:
-        payload = {
+        payload: dict[str, Any] = {
             "Error": True,
             "ErrorType": error_type or ("SoAccessDeniedException" if status == 403 else "SoException"),
             "ErrorMessage": detail or message or "Error",
             "ErrorSource": "SuperOffice.Services.Implementation",
         }
-        return status, _body(payload), headers
+        return status, _encode(payload, "SoError", media_type), headers
     payload = {"Message": message or detail or "Error"}
     if detail and detail != message:
         payload["MessageDetail"] = detail
-    return status, _body(payload), headers
+    return status, _encode(payload, "WebApiError", media_type), headers
+
+
+def _encode(payload: dict[str, Any], schema_name: str, media_type: str) -> bytes:
+    if media_type.endswith("/xml"):
+        schema = spec.schema(schema_name)
+        root = str((schema.get("xml") or {}).get("name", schema_name))
+        return XML.write(payload, schema, root, str)
+    return _body(payload)
 
 
 def _describe(
@@ -188,5 +211,11 @@ def _carrier_name(path: str) -> str:
 
 def error_response(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     """Connexion error handler: every error in the vendor's shape, never a traceback."""
-    status, body, headers = render(exc, path=request.url.path, method=request.method, url=str(request.url))
+    canned = getattr(exc, "response", None)
+    if isinstance(canned, Response):
+        # A response the mock's controls decided on (Prefer: code=…, example=…): already rendered.
+        return ConnexionResponse(status_code=canned.status_code, body=canned.body, headers=dict(canned.headers))
+    status, body, headers = render(
+        exc, path=request.url.path, method=request.method, url=str(request.url), accept=request.headers.get("accept")
+    )
     return ConnexionResponse(status_code=status, body=body, headers=headers)

@@ -7,11 +7,15 @@ import itertools
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from mockserver import spec
+from mockserver.controls import ChaosRule, Latency, parse_chaos
 from mockserver.directory import Directory
 from mockserver.dotnet import DotNetDateTime
 from mockserver.fakes import FakerPool, Gen
 from mockserver.ingest import Submission
+from mockserver.locales import NO_LANGUAGE, Texts
 from mockserver.settings import Settings
+from mockserver.xmlcodec import XmlCodec
 
 ACCEPTED_KEPT = 1000
 
@@ -27,7 +31,11 @@ class Runtime:
         self.run_seed = self.settings.effective_seed
         self.base_zone = ZoneInfo(self.settings.base_timezone)
         self.fakers = FakerPool()
-        self.directory = Directory(self.run_seed)
+        self._directories: dict[str, Directory] = {}
+        self.latency = Latency.parse(self.settings.latency) if self.settings.latency else None
+        self.chaos = self._checked_chaos(parse_chaos(self.settings.chaos))
+        self.xml = XmlCodec(spec.resolve)
+        self.iana_zones = spec.iana_zone_names()
         self.frozen_now = (
             DotNetDateTime.parse(self.settings.frozen_time, self.base_zone) if self.settings.deterministic else None
         )
@@ -35,9 +43,30 @@ class Runtime:
         # The most recent accepted mails, newest last; the outbox issue replaces this with a journal.
         self.accepted: collections.deque[Submission] = collections.deque(maxlen=ACCEPTED_KEPT)
 
-    def gen(self, seed: int, locale: str | None = None) -> Gen:
-        faker = self.fakers.seeded(seed, locale) if locale else self.fakers.seeded(seed)
-        return Gen(faker, seed)
+    @staticmethod
+    def _checked_chaos(rules: tuple[ChaosRule, ...]) -> tuple[ChaosRule, ...]:
+        """Chaos may only inject statuses the contract documents for the operation it names."""
+        for rule in rules:
+            targets = list(spec.operations()) if rule.operation == "*" else [rule.operation]
+            for operation_id in targets:
+                if operation_id not in spec.operations():
+                    raise ValueError(f"chaos names unknown operation {operation_id!r}")
+                if str(rule.status) not in spec.responses(operation_id) and rule.operation != "*":
+                    raise ValueError(f"chaos status {rule.status} is not documented for {operation_id}")
+            if rule.operation == "*" and not any(str(rule.status) in spec.responses(o) for o in targets):
+                raise ValueError(f"chaos status {rule.status} is not documented for any operation")
+        return rules
+
+    def directory(self, locale: str) -> Directory:
+        """The directory for a locale: an address is the same person in every request in that language."""
+        found = self._directories.get(locale)
+        if found is None:
+            found = Directory(self.run_seed, locale)
+            self._directories[locale] = found
+        return found
+
+    def gen(self, seed: int, texts: Texts = NO_LANGUAGE) -> Gen:
+        return Gen(self.fakers.seeded(seed, texts.faker_locale), seed, texts)
 
     def now(self, gen: Gen) -> DotNetDateTime:
         """The current instant; frozen (with a request-seeded fraction) when the server runs with a seed."""

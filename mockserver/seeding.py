@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-# Headers that change what a response looks like; credentials are deliberately not among them.
-SEED_HEADERS = ("accept", "accept-language", "so-language", "so-culture", "so-timezone")
+# Headers that change the data of a response. Accept is not one (JSON and XML carry the same data) and
+# credentials are deliberately not.
+SEED_HEADERS = ("accept-language", "so-language", "so-culture", "so-timezone")
 
 MAX_SEED = 2**53 - 1  # exact in a JavaScript number, so a browser can send it back unchanged
 

@@ -52,6 +52,10 @@ class Settings:
     online_restricted: bool = False
     frozen_time: str = "2025-05-13T10:24:31+02:00"
     max_body_bytes: int = 64 * 1024 * 1024
+    latency: str | None = None
+    chaos: str | None = None
+    cors_origins: tuple[str, ...] | None = ("*",)
+    require_app_token: bool = False
     log_level: str = "info"
 
     @classmethod
@@ -101,6 +105,12 @@ class Settings:
             raise ValueError(
                 f"frozen_time must look like 2025-05-13T10:24:31+02:00, not {self.frozen_time!r}"
             ) from None
+        # Imported here: the controls module pulls in Connexion, and settings must stay cheap to import.
+        from mockserver.controls import Latency, parse_chaos
+
+        if self.latency is not None:
+            Latency.parse(self.latency)
+        parse_chaos(self.chaos)
 
     @property
     def deterministic(self) -> bool:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from mockserver.timezones import VENDOR_ZONES
 
 EMAIL_API = "email-api.yaml"
 
@@ -61,3 +64,89 @@ def carrier_scalar_fields(carrier: str) -> tuple[tuple[str, str], ...]:
         if dotnet is not None:
             fields.append((name, dotnet))
     return tuple(fields)
+
+
+def resolve(node: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Follow `$ref` within the contract, and unwrap the single-`allOf` wrappers that carry XML item names."""
+    seen = 0
+    while True:
+        if "$ref" in node:
+            section, name = str(node["$ref"]).split("/")[-2:]
+            node = load()["components"][section][name]
+        elif "allOf" in node and len(node["allOf"]) == 1 and "properties" not in node and "type" not in node:
+            node = node["allOf"][0]
+        else:
+            return node
+        seen += 1
+        if seen > 32:
+            raise ValueError("reference cycle in the contract")
+
+
+@functools.cache
+def operations() -> dict[str, dict[str, Any]]:
+    """operationId → operation object (raw, with $refs)."""
+    found: dict[str, dict[str, Any]] = {}
+    for item in load()["paths"].values():
+        for method, operation in item.items():
+            if isinstance(operation, dict) and "operationId" in operation:
+                found[operation["operationId"]] = {**operation, "x-method": method}
+    return found
+
+
+def responses(operation_id: str) -> dict[str, Mapping[str, Any]]:
+    return {code: resolve(response) for code, response in operations()[operation_id]["responses"].items()}
+
+
+def _root_name(schema: Mapping[str, Any]) -> str:
+    """The XML root element for a schema: its `xml.name`, else the component it refers to."""
+    name = (schema.get("xml") or {}).get("name")
+    if name:
+        return str(name)
+    if "$ref" in schema:
+        target = resolve(schema)
+        return str((target.get("xml") or {}).get("name") or str(schema["$ref"]).rsplit("/", 1)[1])
+    return "Result"
+
+
+@functools.cache
+def response_schema(operation_id: str, status: int, media_type: str) -> tuple[Mapping[str, Any], str] | None:
+    """(schema, XML root name) of a documented response, or None when it has no body in that media type."""
+    response = responses(operation_id).get(str(status))
+    if response is None:
+        return None
+    content = response.get("content") or {}
+    media = content.get(media_type) or content.get("application/json")
+    if media is None or "schema" not in media:
+        return None
+    schema = media["schema"]
+    return schema, _root_name(schema)
+
+
+@functools.cache
+def request_root(operation_id: str) -> str | None:
+    body = operations()[operation_id].get("requestBody") or {}
+    media = (body.get("content") or {}).get("application/json")
+    return _root_name(media["schema"]) if media else None
+
+
+def examples(operation_id: str, status: int) -> dict[str, Any]:
+    """Named examples of a response (from its JSON content); a lone `example` is named `default`."""
+    response = responses(operation_id).get(str(status))
+    if response is None:
+        return {}
+    media = (response.get("content") or {}).get("application/json") or {}
+    named = {name: resolve(example).get("value") for name, example in (media.get("examples") or {}).items()}
+    if "example" in media:
+        named.setdefault("default", media["example"])
+    return named
+
+
+@functools.cache
+def iana_zone_names() -> frozenset[str]:
+    """The IANA names the contract's SO-TimeZone pattern admits."""
+    parameter = load()["components"]["parameters"]["SOTimeZone"]
+    pattern: str = parameter["schema"]["pattern"]
+    body = pattern[len("^(") : pattern.index(")(")]
+    vendor = {code for _, code, _ in VENDOR_ZONES} - {"UTC"}
+    names = (name.replace("\\", "") for name in body.split("|"))
+    return frozenset(name for name in names if not name.isdigit() and name not in vendor)

@@ -102,6 +102,17 @@ def test_auth_is_checked_before_the_body(client: TestClient) -> None:
     assert response.status_code == 401
 
 
+def test_app_token_can_be_made_mandatory_with_a_ticket() -> None:
+    with create_app(Settings(seed=1, require_app_token=True)).test_client() as client:
+        without = client.post(SEND, json=BODY, headers={"Authorization": "SOTicket 7T:abc"})
+        ticket = {"Authorization": "SOTicket 7T:abc", "SO-AppToken": "f2398a3a"}
+        with_token = client.post(SEND, json=BODY, headers=ticket)
+        basic_only = client.post(SEND, json=BODY, headers=AUTH)
+    assert without.status_code == 401
+    assert with_token.status_code == 200
+    assert basic_only.status_code == 200  # onsite Basic auth needs no app token
+
+
 def test_online_restricted_answers_403_in_the_service_exception_shape() -> None:
     with create_app(Settings(seed=1, online_restricted=True)).test_client() as client:
         response = client.post(SEND, json=BODY, headers=AUTH)

@@ -1,4 +1,5 @@
-"""Schemathesis against the in-process app: every operation, every check, positive and negative data.
+"""Schemathesis against the in-process app: every operation, every check, positive and negative data, every
+request and response media type of the contract (XML responses really validated).
 
 The app runs with a configured user list, so that schemathesis' `ignored_auth` probes (well-formed but
 wrong credentials) must be refused; by default the mock accepts any well-formed credentials.
@@ -12,8 +13,10 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.core.failures import Failure, FailureGroup
 
 from mockserver import create_app
+from mockserver.conformance import call_and_validate
 from mockserver.settings import Settings
 from tests.conftest import basic
 
@@ -25,16 +28,49 @@ schema.config.generation.update(modes=["positive", "negative"])
 # operation, minutes each. `make conformance-deep` (MOCKSERVER_CONFORMANCE_DEEP=1) adds it.
 DEEP = os.environ.get("MOCKSERVER_CONFORMANCE_DEEP") == "1"
 schema.config.phases.update(phases=["examples", "coverage", "fuzzing"] if DEEP else ["examples", "fuzzing"])
-
-# XML and form bodies: the protocol-fidelity change teaches the server to read them.
-NOT_READ_YET = {"application/xml", "text/xml", "application/x-www-form-urlencoded"}
-
-pytestmark = pytest.mark.conformance
+AUTH = {"Authorization": basic(USER, PASSWORD)}
 
 
+@pytest.mark.conformance
 @schema.parametrize()
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_conforms_to_its_contract(case: Any) -> None:
-    if case.media_type in NOT_READ_YET:
-        return
-    case.call_and_validate(headers={"Authorization": basic(USER, PASSWORD)})
+    call_and_validate(case, AUTH)
+
+
+@pytest.mark.parametrize("accept", ["application/xml", "text/xml", "application/json"])
+def test_responses_in_every_media_type_are_validated(accept: str) -> None:
+    operation = schema["/api/v1/Agents/EMail/SendEMails"]["POST"]
+    case = operation.Case(body={"Emails": [{"Subject": "x"}]}, media_type="application/json")
+    response = case.call(headers={**AUTH, "Accept": accept})
+    assert response.headers["content-type"] == [f"{accept}; charset=utf-8"]
+    operation.validate_response(response)
+
+
+@pytest.mark.parametrize(
+    ("good", "bad"),
+    [
+        (b"<IsSent>true</IsSent>", b"<IsSent>maybe</IsSent>"),  # not even readable as the schema's type
+        (b"<Flags>Seen</Flags>", b"<Flags>Bogus</Flags>"),  # readable, but not a valid EMailFlags value
+    ],
+)
+def test_a_wrong_xml_response_is_caught(good: bytes, bad: bytes) -> None:
+    operation = schema["/api/v1/Agents/EMail/SendEMails"]["POST"]
+    response = operation.Case(body={"Emails": [{"Subject": "x"}]}, media_type="application/json").call(
+        headers={**AUTH, "Accept": "application/xml"}
+    )
+    assert good in response.content
+    response.content = response.content.replace(good, bad)
+    with pytest.raises((Failure, FailureGroup)):
+        operation.validate_response(response)
+
+
+def test_forms_go_out_in_bracket_notation() -> None:
+    operation = schema["/api/v1/Agents/EMail/SendEMails"]["POST"]
+    body = {"Emails": [{"To": [{"Address": "a@b.no"}], "IsSent": False}]}
+    case = operation.Case(body=body, media_type="application/x-www-form-urlencoded")
+    response = case.call(headers=AUTH)
+    assert (
+        response.request.body == b"Emails%5B0%5D%5BTo%5D%5B0%5D%5BAddress%5D=a%40b.no&Emails%5B0%5D%5BIsSent%5D=false"
+    )
+    assert response.status_code == 200

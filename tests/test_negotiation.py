@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 from starlette.testclient import TestClient
 
+from mockserver import forms, spec
 from mockserver.call import GWS_MEDIA_TYPES, SUPEROFFICE_MEDIA_TYPES
 from mockserver.negotiation import negotiate, parse_accept
-from tests.conftest import AUTH, GWS_SEND, RELAY, SEND
+from mockserver.problems import ERROR_MEDIA_TYPES
+from mockserver.xmlcodec import XmlCodec
+from tests.conftest import AUTH, GWS_SEND, RELAY, SAVE, SEND
+
+SUPEROFFICE_READS = [
+    "application/json",
+    "text/json",
+    "application/xml",
+    "text/xml",
+    "application/x-www-form-urlencoded",
+    "application/json-patch+json",
+    "application/merge-patch+json",
+]
 
 SO = list(SUPEROFFICE_MEDIA_TYPES)
 
@@ -26,10 +42,13 @@ SO = list(SUPEROFFICE_MEDIA_TYPES)
         ("application/merge-patch+json", "application/merge-patch+json"),
         ("text/json;q=0.9, application/json;q=0.8", "text/json"),
         ("application/json;q=0.1, text/json", "text/json"),
-        ("application/xml, */*;q=0.1", "application/json"),
+        ("application/xml, */*;q=0.1", "application/xml"),
         ("application/json;q=0, */*", "text/json"),
-        ("text/html, application/xhtml+xml, application/xml;q=0.9, */*;q=0.8", "application/json"),
-        ("application/xml", None),
+        # A browser's own Accept: ASP.NET famously answers it in XML, and so does this server.
+        ("text/html, application/xhtml+xml, application/xml;q=0.9, */*;q=0.8", "application/xml"),
+        ("application/xml", "application/xml"),
+        ("text/xml;q=0.5, application/json;q=0.4", "text/xml"),
+        ("image/png", None),
         ("text/html", None),
         ("application/json;q=0", None),
         ("garbage", "application/json"),
@@ -83,3 +102,74 @@ def test_negotiation_through_the_app(
 
 def test_gws_only_offers_json() -> None:
     assert GWS_MEDIA_TYPES == ("application/json",)
+
+
+# The negotiation table: Accept × Content-Type × operation → status and response media type.
+XML_CODEC = XmlCodec(spec.resolve)
+REQUESTS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "SendEMails": ("v1EMailAgent_SendEMails", SEND, {"Emails": [{"Subject": "Hei", "To": [{"Address": "a@b.no"}]}]}),
+    "SaveToMailServer": ("v1EMailAgent_SaveToMailServer", SAVE, {"Email": {"Subject": "Hei"}}),
+    "RelayMessage": ("v1EMailAgent_RelayMessage", RELAY, {"Rfc822": "Subject: x\r\n\r\nhei", "Recipients": ["a@b.no"]}),
+    "GWS Send": (
+        "gwsEmail_Send",
+        GWS_SEND,
+        {"operationName": "Send", "queueName": "q", "email": {"to": ["a@b.no"], "from": "c@d.no"}},
+    ),
+}
+CONTENT_TYPES = [*SUPEROFFICE_READS, "text/plain", "application/octet-stream"]
+ACCEPTS = [
+    None,
+    "*/*",
+    "application/json",
+    "text/json",
+    "application/xml",
+    "text/xml",
+    "application/merge-patch+json",
+    "text/html",
+]
+
+
+def encode(operation_id: str, value: dict[str, Any], content_type: str) -> bytes:
+    content = spec.operations()[operation_id]["requestBody"]["content"]
+    if content_type.endswith("/xml") and content_type in content:
+        root = spec.request_root(operation_id) or "Request"
+        return XML_CODEC.write(
+            value,
+            spec.resolve(spec.operations()[operation_id]["requestBody"]["content"][content_type]["schema"]),
+            root,
+            str,
+        )
+    if content_type == "application/x-www-form-urlencoded":
+        return forms.encode(value).encode()
+    return json.dumps(value).encode()
+
+
+def expected(operation: str, content_type: str, accept: str | None) -> tuple[int, str | None]:
+    reads = ["application/json"] if operation == "GWS Send" else SUPEROFFICE_READS
+    if content_type not in reads:
+        # SuperOffice negotiates its error bodies too (XML, text/json); GWS errors are always JSON.
+        errors = ["application/json"] if operation == "GWS Send" else list(ERROR_MEDIA_TYPES)
+        return 415, negotiate(accept, errors) or "application/json"
+    if operation == "RelayMessage":
+        return 204, None
+    offered = ["application/json"] if operation == "GWS Send" else list(SUPEROFFICE_MEDIA_TYPES)
+    chosen = negotiate(accept, offered)
+    return (200, chosen) if chosen else (406, "application/json")
+
+
+@pytest.mark.parametrize("accept", ACCEPTS, ids=lambda a: f"accept={a}")
+@pytest.mark.parametrize("content_type", CONTENT_TYPES, ids=lambda c: f"ct={c}")
+@pytest.mark.parametrize("operation", list(REQUESTS))
+def test_negotiation_matrix(client: TestClient, operation: str, content_type: str, accept: str | None) -> None:
+    operation_id, path, value = REQUESTS[operation]
+    body = encode(operation_id, value, content_type)
+    headers = {**AUTH, "Content-Type": content_type}
+    if accept is not None:
+        headers["Accept"] = accept
+    status, media_type = expected(operation, content_type, accept)
+    response = client.post(path, content=body, headers=headers)
+    assert response.status_code == status, response.text
+    if media_type is None:
+        assert response.content == b""
+    else:
+        assert response.headers["content-type"] == f"{media_type}; charset=utf-8"

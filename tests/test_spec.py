@@ -87,7 +87,8 @@ def examples() -> list[tuple[str, str, Any]]:
         for status, response in operation["responses"].items():
             response = resolve(response)
             for media, content in response.get("content", {}).items():
-                schema_ref = content["schema"].get("$ref") or content["schema"]["items"]["$ref"]
+                items = content["schema"].get("items", {})
+                schema_ref = content["schema"].get("$ref") or items.get("$ref") or items["allOf"][0]["$ref"]
                 is_array = "$ref" not in content["schema"]
                 values = [resolve(e)["value"] for e in content.get("examples", {}).values()]
                 if "example" in content:

@@ -6,11 +6,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from connexion import context as cx
 from starlette.responses import Response
 
 from mockserver import carriers, ingest, mime, problems
+from mockserver.bodies import RUNTIME_KEY
 from mockserver.call import SUPEROFFICE_MEDIA_TYPES, Call, begin
 from mockserver.dotnet import DotNetDateTime
+from mockserver.runtime import Runtime
 
 ONLINE_RESTRICTED = (
     "The EMail agent is not available in Online by default. Access must be requested specifically when app is "
@@ -20,11 +23,11 @@ MESSAGE_ID = re.compile(r"^<[^<>@\s]+@[^<>@\s]+>$")
 DEFAULT_SENT_FOLDER = "Sent"
 
 
-def _begin(offered: tuple[str, ...] | None) -> Call:
-    call = begin(offered)
-    if call.runtime.settings.online_restricted:
+async def _begin(offered: tuple[str, ...] | None) -> Call:
+    runtime: Runtime = cx.scope[RUNTIME_KEY]
+    if runtime.settings.online_restricted:
         raise problems.forbidden(ONLINE_RESTRICTED)
-    return call
+    return await begin(offered)
 
 
 def _domain_of(entity: Mapping[str, Any], fallback: str) -> str:
@@ -69,7 +72,7 @@ def _finish(call: Call, out: dict[str, Any], request: Mapping[str, Any], sent: D
 
 
 async def send_emails() -> Response:
-    call = _begin(SUPEROFFICE_MEDIA_TYPES)
+    call = await _begin(SUPEROFFICE_MEDIA_TYPES)
     body = call.body
     sent_items = body.get("SentItemsConnectionInfo")
     folder = None
@@ -99,7 +102,7 @@ async def send_emails() -> Response:
 
 
 async def save_to_mail_server() -> Response:
-    call = _begin(SUPEROFFICE_MEDIA_TYPES)
+    call = await _begin(SUPEROFFICE_MEDIA_TYPES)
     email = call.body.get("Email")
     if not isinstance(email, Mapping):
         # Nothing to save: agents answer 200 with a null body when they have nothing to return.
@@ -125,7 +128,7 @@ async def save_to_mail_server() -> Response:
 
 
 async def relay_message() -> Response:
-    call = _begin(None)
+    call = await _begin(None)
     body = call.body
     text: str = body["Rfc822"]
     message = mime.parse_rfc822(text)

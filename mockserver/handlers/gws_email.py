@@ -33,7 +33,7 @@ def _message(call: Call, email: dict[str, Any], message_id: str) -> EmailMessage
 
 
 async def send(id: str) -> Response:  # noqa: A002 - the contract names the path parameter `id`
-    call = begin(GWS_MEDIA_TYPES)
+    call = await begin(GWS_MEDIA_TYPES)
     body = call.body
     email: dict[str, Any] = body["email"]
     message_id = call.gen.message_id(mime.message_id_domain(email["from"], call.runtime.settings.hostname))
