@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint pytest conformance-deep lock clean
+.PHONY: run test lint pytest system-deps conformance-deep lock clean
 
 # Pinned dependencies, then the project itself without build isolation, so a second run needs no network.
 $(STAMP): requirements.lock pyproject.toml
@@ -20,7 +20,11 @@ run: $(STAMP)
 
 test: lint pytest
 
-pytest: $(STAMP)
+# Dovecot (IMAP) and Chromium (the inbox page) come from Debian; the script installs what is missing.
+system-deps:
+	./scripts/install-system-deps.sh
+
+pytest: $(STAMP) system-deps
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -29,7 +33,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # Schemathesis' coverage phase on top of `make test`'s campaign: every boundary of every property (slow).
-conformance-deep: $(STAMP)
+conformance-deep: $(STAMP) system-deps
 	MOCKSERVER_CONFORMANCE_DEEP=1 $(BIN)/pytest -q tests/test_conformance.py
 
 # Re-pin after changing dependencies in pyproject.toml.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import connexion
 from connexion.datastructures import MediaTypeDict
@@ -15,9 +17,11 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mockserver import auth, bodies, handlers, problems, spec
+from mockserver import auth, bodies, handlers, ingest, problems, spec
+from mockserver.delivery import SINK
 from mockserver.runtime import Runtime
 from mockserver.settings import Settings
+from mockserver.sink import Sink
 
 # Headers a browser client may send and read: the vendors' own, and the mock's controls.
 CORS_REQUEST_HEADERS = [
@@ -77,6 +81,27 @@ class RuntimeMiddleware:
         await self.app(scope, receive, send)
 
 
+def lifespan_for(runtime: Runtime) -> object:
+    """Start the embedded sink with the app, and let background deliveries finish before it stops."""
+
+    @asynccontextmanager
+    async def lifespan(app: object) -> AsyncIterator[None]:
+        runtime.outbox.mark_interrupted()
+        sink = None
+        if runtime.settings.delivery == SINK:
+            sink = Sink(runtime.settings.sink_host, runtime.settings.sink_port, runtime.outbox)
+            if not sink.start():
+                sink = None
+        try:
+            yield
+        finally:
+            await ingest.settle(runtime)
+            if sink is not None:
+                sink.stop()
+
+    return lifespan
+
+
 def create_app(settings: Settings | None = None) -> connexion.AsyncApp:
     """Build the server; with no settings they come from MOCKSERVER_* variables (for `uvicorn --factory`)."""
     runtime = Runtime(settings if settings is not None else Settings.from_env())
@@ -86,9 +111,20 @@ def create_app(settings: Settings | None = None) -> connexion.AsyncApp:
         "mockserver",
         specification_dir=spec.spec_dir(),
         security_map=auth.SECURITY_MAP,
+        lifespan=lifespan_for(runtime),
     )
     app.add_api(
         spec.EMAIL_API,
+        resolver=Resolver(function_resolver=handlers.resolve),
+        validate_responses=runtime.settings.validate_responses,
+        strict_validation=False,
+        validator_map=VALIDATOR_MAP,
+        swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/ui"),
+    )
+    # The control API comes second: the vendor API is mounted at the root, and routes it does not know fall
+    # through to the next API.
+    app.add_api(
+        spec.CONTROL_API,
         resolver=Resolver(function_resolver=handlers.resolve),
         validate_responses=runtime.settings.validate_responses,
         strict_validation=False,

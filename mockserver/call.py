@@ -27,6 +27,7 @@ from mockserver.runtime import Runtime
 from mockserver.seeding import SEED_HEADERS, request_seed
 
 SEED_HEADER = "X-Mock-Seed"
+NAMESPACE_HEADER = "x-mock-namespace"
 PREFERENCE_APPLIED = "Preference-Applied"
 # Query parameters that change the view of a result or steer the mock, not the data: not part of the seed.
 VIEW_PARAMETERS = frozenset({"$select", *(controls.QUERY_PREFIX + name for name in controls.KNOWN)})
@@ -73,6 +74,11 @@ class Call:
     @property
     def headers(self) -> Headers:
         return Headers(scope=self.scope)
+
+    @property
+    def namespace(self) -> str:
+        """The outbox partition of this request (`X-Mock-Namespace`), so parallel tests keep their mail apart."""
+        return self.headers.get(NAMESPACE_HEADER, "").strip()[:200]
 
     @property
     def input_zone(self) -> tzinfo:

@@ -29,6 +29,16 @@ _HELP = {
     "online_restricted": "answer every EMail agent call with 403, as Online does for apps without access",
     "frozen_time": "the instant the clock is frozen at when --seed is given",
     "max_body_bytes": "largest request body accepted (413 above it)",
+    "delivery": "none (journal only), sink (embedded SMTP server) or smtp (the servers requests name, or the relay)",
+    "outbox": "SQLite file of the outbox (:memory: keeps it in memory)",
+    "sink_host": "interface of the embedded SMTP sink",
+    "sink_port": "port of the embedded SMTP sink",
+    "smtp_relay": "SMTP server for mail whose request names none, e.g. smtp://127.0.0.1:2525",
+    "smtp_allow": "hosts delivery may connect to (comma-separated; 'loopback' = any loopback address)",
+    "smtp_timeout": "seconds an SMTP server may take to answer",
+    "imap_url": "the associate's IMAP account, e.g. imap://user:secret@127.0.0.1:143 (SaveToMailServer)",
+    "imap_timeout": "seconds an IMAP server may take to answer",
+    "tls_ca_file": "CA bundle to trust for SMTP/IMAP TLS (e.g. a test CA)",
     "latency": "delay every answer: 250, 100-400, lognormal:200:0.5 or nsapislow",
     "chaos": "inject documented errors: OPERATION=STATUS:PROBABILITY[,...], e.g. *=500:0.05",
     "cors_origins": "comma-separated browser origins allowed by CORS (* for any, empty to turn CORS off)",
@@ -49,6 +59,8 @@ def _add_setting_options(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         elif type_text.startswith("int"):
             parser.add_argument(flag, type=int, default=None, help=help_text)
+        elif type_text.startswith("float"):
+            parser.add_argument(flag, type=float, default=None, help=help_text)
         elif "tuple" in type_text:
             parser.add_argument(flag, default=None, help=help_text, type=_csv)
         else:
@@ -68,12 +80,33 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 def serve(settings: Settings) -> int:
-    import uvicorn
-
     settings = settings.with_run_seed()
     base = f"http://{settings.host}:{settings.port}"
     print(f"mockserver {__version__}: SuperOffice EMail agent + Genesys GWS e-mail on {base}", flush=True)
-    print(f"  contract {base}/openapi.json · Swagger UI {base}/ui/", flush=True)
+    print(f"  contract {base}/openapi.json · Swagger UI {base}/ui/ · inbox {base}/_mock/inbox", flush=True)
+    sink = None
+    if settings.delivery == "sink":
+        # Started here, before any worker: every worker delivers to this one sink.
+        from mockserver.outbox import Outbox
+        from mockserver.sink import Sink
+
+        sink = Sink(settings.sink_host, settings.sink_port, Outbox(settings.outbox))
+        if sink.start():
+            print(f"  SMTP sink smtp://{settings.sink_host}:{settings.sink_port}", flush=True)
+        else:
+            print(f"  SMTP sink: {settings.sink_host}:{settings.sink_port} is taken; delivering there", flush=True)
+            sink = None
+    try:
+        _run_uvicorn(settings)
+    finally:
+        if sink is not None:
+            sink.stop()
+    return 0
+
+
+def _run_uvicorn(settings: Settings) -> None:
+    import uvicorn
+
     if settings.workers > 1:
         # Workers rebuild the app from the environment, seed included, so they all derive the same data.
         os.environ.update(settings.to_env())
@@ -89,7 +122,6 @@ def serve(settings: Settings) -> int:
         from mockserver.app import create_app
 
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
-    return 0
 
 
 def check_spec() -> int:

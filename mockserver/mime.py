@@ -262,6 +262,12 @@ def safe_header(msg: Message, name: str) -> str | None:
     return header_text(value) if value is not None else None
 
 
+def parse_rfc822_bytes(data: bytes) -> EmailMessage:
+    parsed = message_from_bytes(data, policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
 def parse_rfc822(text: str) -> EmailMessage:
     """Parse as leniently as a mail server: anything that is not a header block is body."""
     data = text.encode("utf-8", "surrogateescape")

@@ -31,6 +31,7 @@ XML = XmlCodec(spec.resolve)
 
 JSON_UTF8 = "application/json; charset=utf-8"
 GWS_PREFIX = "/api/v2/"
+CONTROL_PREFIX = "/_mock/"
 
 SO_UNAUTHORIZED = "Authorization has been denied for this request."
 SO_CHALLENGE = 'Bearer realm="SuperOffice", SOTicket realm="SuperOffice"'
@@ -111,6 +112,10 @@ def is_gws(path: str) -> bool:
     return path.startswith(GWS_PREFIX)
 
 
+def is_control(path: str) -> bool:
+    return path.startswith(CONTROL_PREFIX)
+
+
 def _gws_code(status: int, kind: str) -> int:
     if status == 401:
         return 20
@@ -142,6 +147,11 @@ def render(
     headers: dict[str, str] = {"Content-Type": f"{media_type}; charset=utf-8"}
     extra = getattr(exc, "headers", None) or {}
     headers.update({k: v for k, v in extra.items() if k.lower() != "content-type"})
+    if is_control(path):
+        # The mock's own API speaks RFC 7807.
+        headers["Content-Type"] = "application/problem+json"
+        title = getattr(exc, "title", None) or message or "Error"
+        return status, _body({"type": "about:blank", "title": title, "status": status, "detail": detail}), headers
     if is_gws(path):
         code = gws_code if gws_code is not None else _gws_code(status, kind)
         if status == 401:

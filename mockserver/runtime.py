@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import itertools
+from collections.abc import Coroutine
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from mockserver import spec
@@ -12,8 +15,9 @@ from mockserver.controls import ChaosRule, Latency, parse_chaos
 from mockserver.directory import Directory
 from mockserver.dotnet import DotNetDateTime
 from mockserver.fakes import FakerPool, Gen
-from mockserver.ingest import Submission
+from mockserver.ingest import Listener, Submission
 from mockserver.locales import NO_LANGUAGE, Texts
+from mockserver.outbox import Outbox
 from mockserver.settings import Settings
 from mockserver.xmlcodec import XmlCodec
 
@@ -40,8 +44,18 @@ class Runtime:
             DotNetDateTime.parse(self.settings.frozen_time, self.base_zone) if self.settings.deterministic else None
         )
         self._reference_ids: dict[str, itertools.count[int]] = {}
-        # The most recent accepted mails, newest last; the outbox issue replaces this with a journal.
+        self.outbox = Outbox(self.settings.outbox)
+        # The most recent accepted mails of this process, newest last (the outbox is the durable record).
         self.accepted: collections.deque[Submission] = collections.deque(maxlen=ACCEPTED_KEPT)
+        # Told about every background delivery's outcome (the GWS notifications listen here).
+        self.listeners: list[Listener] = []
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run work in the background, kept referenced until done (asyncio only keeps weak references)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     @staticmethod
     def _checked_chaos(rules: tuple[ChaosRule, ...]) -> tuple[ChaosRule, ...]:

@@ -52,6 +52,16 @@ class Settings:
     online_restricted: bool = False
     frozen_time: str = "2025-05-13T10:24:31+02:00"
     max_body_bytes: int = 64 * 1024 * 1024
+    delivery: str = "sink"
+    outbox: str = "mockserver-outbox.sqlite3"
+    sink_host: str = "127.0.0.1"
+    sink_port: int = 1025
+    smtp_relay: str | None = field(default=None, repr=False)
+    smtp_allow: tuple[str, ...] | None = ("loopback",)
+    smtp_timeout: float = 10.0
+    imap_url: str | None = field(default=None, repr=False)
+    imap_timeout: float = 10.0
+    tls_ca_file: str | None = None
     latency: str | None = None
     chaos: str | None = None
     cors_origins: tuple[str, ...] | None = ("*",)
@@ -93,6 +103,10 @@ class Settings:
             raise ValueError(f"workers must be at least 1, not {self.workers}")
         if self.max_body_bytes < 1:
             raise ValueError("max_body_bytes must be positive")
+        if self.delivery not in ("none", "sink", "smtp"):
+            raise ValueError(f"delivery must be none, sink or smtp, not {self.delivery!r}")
+        if not 0 < self.smtp_timeout <= 300 or not 0 < self.imap_timeout <= 300:
+            raise ValueError("smtp_timeout and imap_timeout must be between 0 and 300 seconds")
         try:
             ZoneInfo(self.base_timezone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -142,6 +156,8 @@ def _convert(name: str, type_name: Any, raw: str) -> Any:
             return _parse_bool(raw)
         if type_text.startswith("int"):
             return int(raw) if raw.strip() else None
+        if type_text.startswith("float"):
+            return float(raw)
         return raw if raw != "" else None
     except ValueError as exc:
         raise ValueError(f"{ENV_PREFIX}{name.upper()}: {exc}") from exc

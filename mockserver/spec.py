@@ -13,6 +13,7 @@ import yaml
 from mockserver.timezones import VENDOR_ZONES
 
 EMAIL_API = "email-api.yaml"
+CONTROL_API = "mock-control.yaml"
 
 
 def spec_dir() -> Path:

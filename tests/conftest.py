@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -10,6 +12,7 @@ from starlette.testclient import TestClient
 
 from mockserver import create_app
 from mockserver.settings import Settings
+from tests.servers import Dovecot, dovecot
 
 settings.register_profile(
     "dev", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
@@ -29,13 +32,20 @@ RELAY = "/api/v1/Agents/EMail/RelayMessage"
 GWS_SEND = "/api/v2/me/emails/0071023821aec011"
 
 
+def mock_settings(**overrides: Any) -> Settings:
+    """Settings for an in-process app under test: no delivery and an in-memory outbox unless asked for."""
+    values: dict[str, Any] = {"delivery": "none", "outbox": ":memory:", "port": 0}
+    values.update(overrides)
+    return Settings(**values)
+
+
 def basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 @pytest.fixture(scope="session")
 def seeded_settings() -> Settings:
-    return Settings(seed=1234, validate_responses=True)
+    return mock_settings(seed=1234, validate_responses=True)
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +58,15 @@ def app_client(seeded_settings: Settings) -> Iterator[TestClient]:
 @pytest.fixture
 def client(app_client: TestClient) -> TestClient:
     return app_client
+
+
+@pytest.fixture(scope="session")
+def imap_server() -> Iterator[Dovecot]:
+    """A private Debian Dovecot for the whole session; each test uses its own user (its own mailbox)."""
+    with dovecot() as server:
+        yield server
+
+
+@pytest.fixture
+def imap_user(request: pytest.FixtureRequest) -> str:
+    return re.sub(r"[^a-z0-9]", "", request.node.name.lower())[-40:] or "user"

@@ -9,8 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from mockserver import create_app
-from mockserver.settings import Settings
-from tests.conftest import AUTH, GWS_SEND, SEND, basic
+from tests.conftest import AUTH, GWS_SEND, SEND, basic, mock_settings
 
 BODY = {"Emails": []}
 GWS_BODY = {"operationName": "Send", "queueName": "q", "email": {"to": ["a@b.no"], "from": "c@d.no"}}
@@ -18,7 +17,7 @@ GWS_BODY = {"operationName": "Send", "queueName": "q", "email": {"to": ["a@b.no"
 
 @pytest.fixture(scope="module")
 def strict() -> Iterator[TestClient]:
-    settings = Settings(seed=3, users=("tje0:Tje0",), tickets=("7T:abc123",), tokens=("8A:Cust12345.tok",))
+    settings = mock_settings(seed=3, users=("tje0:Tje0",), tickets=("7T:abc123",), tokens=("8A:Cust12345.tok",))
     with create_app(settings).test_client() as client:
         yield client
 
@@ -93,7 +92,7 @@ def test_credentials_never_reach_the_log(strict: TestClient, caplog: pytest.LogC
 
 
 def test_settings_repr_hides_credentials() -> None:
-    text = repr(Settings(users=("tje0:Tje0",), tickets=("7T:abc",), tokens=("8A:x",)))
+    text = repr(mock_settings(users=("tje0:Tje0",), tickets=("7T:abc",), tokens=("8A:x",)))
     assert "Tje0" not in text and "7T:abc" not in text and "8A:x" not in text
 
 
@@ -103,7 +102,7 @@ def test_auth_is_checked_before_the_body(client: TestClient) -> None:
 
 
 def test_app_token_can_be_made_mandatory_with_a_ticket() -> None:
-    with create_app(Settings(seed=1, require_app_token=True)).test_client() as client:
+    with create_app(mock_settings(seed=1, require_app_token=True)).test_client() as client:
         without = client.post(SEND, json=BODY, headers={"Authorization": "SOTicket 7T:abc"})
         ticket = {"Authorization": "SOTicket 7T:abc", "SO-AppToken": "f2398a3a"}
         with_token = client.post(SEND, json=BODY, headers=ticket)
@@ -114,7 +113,7 @@ def test_app_token_can_be_made_mandatory_with_a_ticket() -> None:
 
 
 def test_online_restricted_answers_403_in_the_service_exception_shape() -> None:
-    with create_app(Settings(seed=1, online_restricted=True)).test_client() as client:
+    with create_app(mock_settings(seed=1, online_restricted=True)).test_client() as client:
         response = client.post(SEND, json=BODY, headers=AUTH)
     assert response.status_code == 403
     payload = response.json()

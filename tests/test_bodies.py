@@ -10,8 +10,7 @@ from starlette.testclient import TestClient
 
 from mockserver import create_app
 from mockserver.bodies import first_error, is_base64, to_json_schema
-from mockserver.settings import Settings
-from tests.conftest import AUTH, GWS_SEND, SEND
+from tests.conftest import AUTH, GWS_SEND, SEND, mock_settings
 
 BODY = {"Emails": [{"Subject": "Hei på deg", "To": [{"Address": "kari@fjordtech.no"}]}]}
 
@@ -71,7 +70,7 @@ def test_bad_bodies_get_a_4xx_in_the_vendor_shape(
 
 
 def test_body_over_the_limit_is_a_413_and_never_fully_read() -> None:
-    with create_app(Settings(seed=1, max_body_bytes=1000)).test_client() as client:
+    with create_app(mock_settings(seed=1, max_body_bytes=1000)).test_client() as client:
         big = json.dumps({"Emails": [{"Subject": "x" * 5000}]}).encode()
         response = client.post(SEND, content=big, headers={**AUTH, "Content-Type": "application/json"})
         gws = client.post(GWS_SEND, content=big, headers={**AUTH, "Content-Type": "application/json"})

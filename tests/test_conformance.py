@@ -8,20 +8,23 @@ wrong credentials) must be refused; by default the mock accepts any well-formed 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
 from schemathesis.core.failures import Failure, FailureGroup
 
 from mockserver import create_app
 from mockserver.conformance import call_and_validate
-from mockserver.settings import Settings
-from tests.conftest import basic
+from tests.conftest import basic, mock_settings
+from tests.servers import Dovecot, smtp_server
 
 USER, PASSWORD = "conformance", "s3cret"
-APP = create_app(Settings(seed=7, validate_responses=True, users=(f"{USER}:{PASSWORD}",)))
+APP = create_app(mock_settings(seed=7, validate_responses=True, users=(f"{USER}:{PASSWORD}",)))
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 schema.config.generation.update(modes=["positive", "negative"])
 # The coverage phase enumerates every boundary of every nested property: ~10,000 cases per SuperOffice
@@ -74,3 +77,73 @@ def test_forms_go_out_in_bracket_notation() -> None:
         response.request.body == b"Emails%5B0%5D%5BTo%5D%5B0%5D%5BAddress%5D=a%40b.no&Emails%5B0%5D%5BIsSent%5D=false"
     )
     assert response.status_code == 200
+
+
+# The same campaign against the real-delivery mode: SMTP to a real aiosmtpd server, IMAP to a private Dovecot.
+
+
+def _imap_safe(value: Any) -> Any:
+    """Folder names Dovecot takes: the vendor's contract allows any string, a real IMAP server does not."""
+    if isinstance(value, dict):
+        return {
+            key: (_folder(item) if key in ("Folder", "FolderName") and isinstance(item, str) else _imap_safe(item))
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_imap_safe(item) for item in value]
+    return value
+
+
+def _folder(name: str) -> str:
+    kept = "".join(c for c in name if c.isascii() and (c.isalnum() or c in " _-")).strip()[:40]
+    return kept or "Sent"
+
+
+@pytest.fixture(scope="module")
+def real_delivery(imap_server: Dovecot) -> Iterator[Any]:
+    """The app in `smtp` mode against real servers (what the SMTP server receives is asserted in test_delivery)."""
+    with smtp_server() as (port, _, _):
+        settings = mock_settings(
+            seed=7,
+            validate_responses=True,
+            users=(f"{USER}:{PASSWORD}",),
+            delivery="smtp",
+            smtp_relay=f"smtp://127.0.0.1:{port}",
+            imap_url=imap_server.url("conformance"),
+            smtp_timeout=5,
+            imap_timeout=5,
+        )
+        real = schemathesis.openapi.from_asgi("/openapi.json", create_app(settings))
+
+        @real.hook
+        def map_body(context: Any, body: Any) -> Any:
+            return _imap_safe(body)
+
+        yield real
+
+
+PATHS = [
+    "/api/v1/Agents/EMail/SendEMails",
+    "/api/v1/Agents/EMail/SaveToMailServer",
+    "/api/v1/Agents/EMail/RelayMessage",
+    "/api/v2/me/emails/{id}",
+]
+
+
+@pytest.mark.conformance
+@pytest.mark.parametrize("path", PATHS)
+def test_real_delivery_mode_conforms_to_its_contract(real_delivery: Any, path: str) -> None:
+    real = real_delivery
+    operation = real[path]["POST"]
+    cases = st.one_of(
+        *operation.get_strategies_from_examples(),  # the contract's own examples, with real addresses
+        operation.as_strategy(GenerationMode.POSITIVE, hooks=real.hooks),
+        operation.as_strategy(GenerationMode.NEGATIVE, hooks=real.hooks),
+    )
+
+    @given(case=cases)
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    def check(case: Any) -> None:
+        call_and_validate(case, AUTH)
+
+    check()

@@ -10,8 +10,7 @@ from starlette.testclient import TestClient
 from mockserver import create_app, spec
 from mockserver.app import runtime_of
 from mockserver.controls import Latency, parse_chaos, parse_prefer
-from mockserver.settings import Settings
-from tests.conftest import AUTH, GWS_SEND, RELAY, SAVE, SEND
+from tests.conftest import AUTH, GWS_SEND, RELAY, SAVE, SEND, mock_settings
 
 BODY = {"Emails": [{"Subject": "Hei", "To": [{"Address": "kari@fjordtech.no"}]}]}
 GWS_BODY = {"operationName": "Send", "queueName": "q", "email": {"to": ["a@b.no"], "from": "c@d.no"}}
@@ -77,7 +76,7 @@ def test_code_works_for_each_documented_status_and_vendor(client: TestClient) ->
 
 
 def test_a_forced_error_sends_nothing() -> None:
-    app = create_app(Settings(seed=1))
+    app = create_app(mock_settings(seed=1))
     with app.test_client() as client:
         client.post(SEND, json=BODY, headers={**AUTH, "Prefer": "code=500"})
         client.post(SEND + "?__code=200", json=BODY, headers=AUTH)
@@ -150,7 +149,7 @@ def test_delay_preferences_ask_for_the_right_waits(client: TestClient, slept: li
 
 
 def test_global_latency_applies_to_every_call_and_is_seeded(slept: list[float]) -> None:
-    with create_app(Settings(seed=3, latency="lognormal:200:0.5")).test_client() as client:
+    with create_app(mock_settings(seed=3, latency="lognormal:200:0.5")).test_client() as client:
         for _ in range(2):
             client.post(SEND, json=BODY, headers=AUTH)
         client.post(GWS_SEND, json=GWS_BODY, headers=AUTH)
@@ -166,7 +165,7 @@ def test_a_real_delay_really_delays(client: TestClient) -> None:
 
 
 def test_chaos_injects_documented_errors_deterministically() -> None:
-    settings = Settings(seed=11, chaos="v1EMailAgent_SendEMails=500:0.5,gwsEmail_Send=403:1")
+    settings = mock_settings(seed=11, chaos="v1EMailAgent_SendEMails=500:0.5,gwsEmail_Send=403:1")
     outcomes: list[int] = []
     with create_app(settings).test_client() as client:
         for n in range(40):
@@ -193,7 +192,7 @@ def test_chaos_injects_documented_errors_deterministically() -> None:
 )
 def test_bad_chaos_rules_are_refused_at_start(chaos: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        create_app(Settings(chaos=chaos))
+        create_app(mock_settings(chaos=chaos))
 
 
 def test_chaos_parsing() -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from starlette.testclient import TestClient
 
 from mockserver import create_app
-from mockserver.settings import Settings
-from tests.conftest import AUTH, SEND
+from tests.conftest import AUTH, SEND, mock_settings
 
 ORIGIN = "http://localhost:5173"
 
@@ -39,7 +38,7 @@ def test_responses_and_errors_expose_the_mock_headers(client: TestClient) -> Non
 
 
 def test_origins_can_be_restricted() -> None:
-    with create_app(Settings(seed=1, cors_origins=("https://app.example",))).test_client() as client:
+    with create_app(mock_settings(seed=1, cors_origins=("https://app.example",))).test_client() as client:
         allowed = client.post(SEND, json={"Emails": []}, headers={**AUTH, "Origin": "https://app.example"})
         other = client.post(SEND, json={"Emails": []}, headers={**AUTH, "Origin": ORIGIN})
         preflight = client.options(SEND, headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"})

@@ -13,9 +13,8 @@ from starlette.testclient import TestClient
 
 import mockserver.conformance  # noqa: F401 - form bodies in bracket notation, XML responses read back
 from mockserver import create_app, spec
-from mockserver.settings import Settings
 from mockserver.xmlcodec import XmlCodec, xml_safe
-from tests.conftest import AUTH, SEND
+from tests.conftest import AUTH, SEND, mock_settings
 
 SUPEROFFICE_TYPES = [
     "application/json",
@@ -37,16 +36,16 @@ OPERATIONS = [
 @pytest.fixture(scope="module")
 def twin_apps() -> tuple[Any, Any, Any]:
     """An app checking its own responses, and the contract as schemathesis reads it."""
-    first = create_app(Settings(seed=2024, validate_responses=True))
-    second = create_app(Settings(seed=2024, validate_responses=True))
+    first = create_app(mock_settings(seed=2024, validate_responses=True))
+    second = create_app(mock_settings(seed=2024, validate_responses=True))
     schema = schemathesis.openapi.from_asgi("/openapi.json", first)
     return first, second, schema
 
 
 @pytest.fixture(scope="module")
 def restart_pair() -> tuple[Any, Any, Any]:
-    first = create_app(Settings(seed=2024))
-    second = create_app(Settings(seed=2024))
+    first = create_app(mock_settings(seed=2024))
+    second = create_app(mock_settings(seed=2024))
     return first, second, schemathesis.openapi.from_asgi("/openapi.json", first)
 
 
@@ -90,7 +89,7 @@ def test_same_seed_and_request_give_the_same_bytes_after_a_restart(
 
 
 def test_different_requests_give_different_data() -> None:
-    with create_app(Settings(seed=1)).test_client() as client:
+    with create_app(mock_settings(seed=1)).test_client() as client:
         a = client.post(SEND, json={"Emails": [{"Subject": "a"}]}, headers=AUTH)
         b = client.post(SEND, json={"Emails": [{"Subject": "b"}]}, headers=AUTH)
         again = client.post(SEND, json={"Emails": [{"Subject": "a"}]}, headers=AUTH)
@@ -101,7 +100,7 @@ def test_different_requests_give_different_data() -> None:
 
 def test_without_a_seed_the_clock_is_real_and_runs_differ() -> None:
     body = {"Emails": [{"Subject": "a"}]}
-    with create_app(Settings()).test_client() as one, create_app(Settings()).test_client() as two:
+    with create_app(mock_settings()).test_client() as one, create_app(mock_settings()).test_client() as two:
         first = one.post(SEND, json=body, headers=AUTH).json()[0]
         second = two.post(SEND, json=body, headers=AUTH).json()[0]
     assert first["MessageID"] != second["MessageID"]

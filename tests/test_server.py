@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -40,13 +41,21 @@ def wait_until_up(base: str, process: subprocess.Popen[bytes], timeout: float = 
 @pytest.fixture(params=[1, 2], ids=["1-worker", "2-workers"])
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     port = free_port()
-    env = {**os.environ, "MOCKSERVER_PORT": str(port), "MOCKSERVER_SEED": "77", "MOCKSERVER_LOG_LEVEL": "warning"}
+    env = {
+        **os.environ,
+        "MOCKSERVER_PORT": str(port),
+        "MOCKSERVER_SEED": "77",
+        "MOCKSERVER_LOG_LEVEL": "warning",
+        # The default delivery (the embedded sink) and the default outbox file, in this test's own places.
+        "MOCKSERVER_SINK_PORT": str(free_port()),
+    }
     log = tmp_path / "server.log"
-    with log.open("wb") as sink:
+    with log.open("wb") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "mockserver", "serve", "--workers", str(request.param)],
             env=env,
-            stdout=sink,
+            cwd=tmp_path,
+            stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
@@ -74,3 +83,33 @@ def test_serves_the_contract_and_sends_mail_on_loopback(server: str) -> None:
     # With a seed, every worker gives the same bytes for the same request.
     assert len({r.content for r in responses}) == 1
     assert responses[0].json()[0]["To"][0]["PersonName"] == "Kari Nilsen"
+
+
+def test_parallel_sends_are_each_journaled_once_across_workers(server: str) -> None:
+    """Every 2xx is exactly one outbox row and one message at the sink, whichever worker served it."""
+    total, in_flight = 120, 16
+
+    async def fire() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=in_flight)
+        async with httpx.AsyncClient(base_url=server, timeout=30, limits=limits) as client:
+            gate = asyncio.Semaphore(in_flight)
+
+            async def one(n: int) -> httpx.Response:
+                async with gate:
+                    body = {"Emails": [{"To": [{"Address": f"user{n}@fjordtech.no"}], "Subject": f"parallel {n}"}]}
+                    return await client.post(SEND, json=body, headers={**AUTH, "X-Mock-Namespace": "parallel"})
+
+            return await asyncio.wait_for(asyncio.gather(*(one(n) for n in range(total))), timeout=120)
+
+    responses = asyncio.run(fire())
+    accepted = [r for r in responses if r.status_code == 200]
+    assert len(accepted) == total
+    with httpx.Client(base_url=server, timeout=10) as client:
+        listed = client.get("/_mock/outbox", params={"limit": 1000}, headers={"X-Mock-Namespace": "parallel"}).json()
+        sink = client.get("/_mock/sink", params={"limit": 1000}).json()["items"]
+    assert listed["count"] == len(accepted)
+    ids = [item["message_id"] for item in listed["items"]]
+    assert len(set(ids)) == len(ids)
+    assert {r.json()[0]["MessageID"] for r in accepted} == set(ids)
+    assert all(item["status"] == "sent" for item in listed["items"])
+    assert sorted(m["message_id"] for m in sink if m["message_id"] in set(ids)) == sorted(ids)

@@ -11,6 +11,7 @@ from typing import Any
 MODULES = {
     "v1EMailAgent": "mockserver.handlers.email_agent",
     "gwsEmail": "mockserver.handlers.gws_email",
+    "control": "mockserver.handlers.control",
 }
 
 

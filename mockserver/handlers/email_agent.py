@@ -9,7 +9,7 @@ from typing import Any
 from connexion import context as cx
 from starlette.responses import Response
 
-from mockserver import carriers, ingest, mime, problems
+from mockserver import carriers, delivery, ingest, mime, problems
 from mockserver.bodies import RUNTIME_KEY
 from mockserver.call import SUPEROFFICE_MEDIA_TYPES, Call, begin
 from mockserver.dotnet import DotNetDateTime
@@ -51,13 +51,24 @@ def _sender(entity: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _finish(call: Call, out: dict[str, Any], request: Mapping[str, Any], sent: DotNetDateTime) -> ingest.Submission:
-    """Build the MIME message the entity stands for, set `Size` from it, and accept it."""
+async def _accept(call: Call, submission: ingest.Submission, plan: delivery.Plan) -> ingest.Outcome:
+    """Accept a mail; a failed or refused delivery is answered as the vendor's service exception."""
+    try:
+        return await ingest.accept(call.runtime, submission, plan)
+    except delivery.DeliveryFailed as exc:
+        if exc.refused:
+            raise problems.forbidden(exc.reason, error_type="SoSecurityException") from None
+        raise problems.server_error(f"The e-mail could not be sent: {exc.reason}", error_type="SoException") from None
+
+
+async def _finish(
+    call: Call, out: dict[str, Any], request: Mapping[str, Any], sent: DotNetDateTime, plan: delivery.Plan
+) -> ingest.Outcome:
+    """Build the MIME message the entity stands for, set `Size` from it, accept and deliver it."""
     message = mime.entity_to_message(out, message_id=out["MessageID"], date=sent.value)
-    raw = mime.message_bytes(message)
-    out["Size"] = len(raw)
-    return ingest.accept(
-        call.runtime,
+    out["Size"] = len(mime.message_bytes(message))
+    outcome = await _accept(
+        call,
         ingest.Submission(
             operation=call.operation_id,
             message_id=out["MessageID"],
@@ -67,8 +78,14 @@ def _finish(call: Call, out: dict[str, Any], request: Mapping[str, Any], sent: D
             request=dict(request),
             user=call.user,
             accepted_at=sent.value,
+            namespace=call.namespace,
         ),
+        plan,
     )
+    if outcome.imap_uid is not None:
+        # The id the IMAP server assigned (APPENDUID) is the mail's id on the server.
+        out["ServerId"] = outcome.imap_uid
+    return outcome
 
 
 async def send_emails() -> Response:
@@ -96,7 +113,13 @@ async def send_emails() -> Response:
         if folder is not None:
             assigned["FolderName"] = folder
         out = carriers.entity(call, email, assigned)
-        _finish(call, out, {"Email": email, "SentItemsConnectionInfo": sent_items}, sent)
+        plan = delivery.plan_send(call.runtime.settings, body.get("OutgoingConnectionInfo"), sent_items, folder)
+        request = {
+            "Email": email,
+            "OutgoingConnectionInfo": body.get("OutgoingConnectionInfo"),
+            "SentItemsConnectionInfo": sent_items,
+        }
+        await _finish(call, out, request, sent, plan)
         results.append(out)
     return call.respond(results)
 
@@ -123,7 +146,10 @@ async def save_to_mail_server() -> Response:
     }
     out = carriers.entity(call, email, assigned)
     date = assigned["Sent"] if isinstance(assigned["Sent"], DotNetDateTime) else sent
-    _finish(call, out, {"Email": email}, date)
+    flags = ("\\Seen",) if is_sent else ("\\Seen", "\\Draft")
+    await _finish(
+        call, out, {"Email": email}, date, delivery.plan_save(call.runtime.settings, out["FolderName"], flags)
+    )
     return call.respond(out)
 
 
@@ -133,8 +159,8 @@ async def relay_message() -> Response:
     text: str = body["Rfc822"]
     message = mime.parse_rfc822(text)
     envelope_from = body.get("From") or mime.safe_header(message, "From")
-    ingest.accept(
-        call.runtime,
+    await _accept(
+        call,
         ingest.Submission(
             operation=call.operation_id,
             message_id=mime.safe_header(message, "Message-ID"),
@@ -144,6 +170,8 @@ async def relay_message() -> Response:
             request=dict(body),
             user=call.user,
             accepted_at=call.now().value,
+            namespace=call.namespace,
         ),
+        delivery.plan_relay(call.runtime.settings, body.get("ConnectionInfoExtended")),
     )
     return call.respond(None, status=204)

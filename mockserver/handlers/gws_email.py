@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from mockserver import ingest, mime
+from mockserver import delivery, ingest, mime
 from mockserver.call import GWS_MEDIA_TYPES, Call, begin
 
 
@@ -38,7 +38,7 @@ async def send(id: str) -> Response:  # noqa: A002 - the contract names the path
     email: dict[str, Any] = body["email"]
     message_id = call.gen.message_id(mime.message_id_domain(email["from"], call.runtime.settings.hostname))
     reference_id = call.runtime.next_reference_id(call.user or "")
-    ingest.accept(
+    await ingest.accept(
         call.runtime,
         ingest.Submission(
             operation=call.operation_id,
@@ -50,6 +50,10 @@ async def send(id: str) -> Response:  # noqa: A002 - the contract names the path
             user=call.user,
             reference_id=reference_id,
             accepted_at=call.now().value,
+            namespace=call.namespace,
         ),
+        delivery.plan_gws(call.runtime.settings),
+        # GWS answers at once; the outcome of the send is reported later as a CometD notification.
+        background=True,
     )
     return call.respond({"statusCode": 0, "referenceId": reference_id})

@@ -12,8 +12,7 @@ from starlette.testclient import TestClient
 
 from mockserver import create_app
 from mockserver.app import runtime_of
-from mockserver.settings import Settings
-from tests.conftest import AUTH, RELAY, SAVE, SEND
+from tests.conftest import AUTH, RELAY, SAVE, SEND, mock_settings
 
 PDF = base64.b64encode(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n").decode()
 
@@ -96,7 +95,7 @@ def test_recipients_are_enriched_consistently(client: TestClient) -> None:
 
 
 def test_size_is_the_size_of_the_mime_message_and_ids_match() -> None:
-    app = create_app(Settings(seed=5))
+    app = create_app(mock_settings(seed=5))
     with app.test_client() as own:
         [out] = send(own, {"Emails": [mail()]}).json()
     submission = runtime_of(app).accepted[-1]
@@ -112,7 +111,7 @@ def test_size_is_the_size_of_the_mime_message_and_ids_match() -> None:
 
 
 def test_passwords_in_connection_infos_are_not_kept() -> None:
-    app = create_app(Settings(seed=5))
+    app = create_app(mock_settings(seed=5))
     with app.test_client() as own:
         body = {
             "Emails": [mail()],
@@ -164,7 +163,7 @@ def test_save_to_mail_server_with_nothing_to_save_answers_null(client: TestClien
 
 
 def test_relay_message_accepts_the_vendor_sample_and_keeps_the_text() -> None:
-    app = create_app(Settings(seed=5))
+    app = create_app(mock_settings(seed=5))
     rfc822 = "From: a@nordlys.no\r\nTo: b@fjordtech.no\r\nSubject: Hei\r\nMessage-ID: <m1@nordlys.no>\r\n\r\nHei!\r\n"
     with app.test_client() as own:
         response = own.post(

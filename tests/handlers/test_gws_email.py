@@ -11,8 +11,7 @@ from starlette.testclient import TestClient
 
 from mockserver import create_app
 from mockserver.app import runtime_of
-from mockserver.settings import Settings
-from tests.conftest import AUTH, GWS_SEND, basic
+from tests.conftest import AUTH, GWS_SEND, basic, mock_settings
 
 SAMPLE: dict[str, Any] = {
     "operationName": "Send",
@@ -29,7 +28,7 @@ SAMPLE: dict[str, Any] = {
 
 
 def test_send_answers_status_zero_with_a_reference_id_per_user() -> None:
-    app = create_app(Settings(seed=9))
+    app = create_app(mock_settings(seed=9))
     with app.test_client() as client:
         first = client.post(GWS_SEND, json=SAMPLE, headers=AUTH).json()
         second = client.post(GWS_SEND, json=SAMPLE, headers=AUTH).json()

@@ -1,0 +1,343 @@
+"""Real delivery: SMTP with aiosmtplib, IMAP APPEND with IMAPClient, only to allowlisted hosts.
+
+Modes (`--delivery`):
+* `none`  — answer and journal only;
+* `sink`  — SMTP to the embedded sink (127.0.0.1:1025 by default); IMAP only to `--imap-url` when given;
+* `smtp`  — SMTP to the server the request names (OutgoingConnectionInfo / ConnectionInfoExtended) or the
+  configured relay; IMAP to the server SentItemsConnectionInfo names, or `--imap-url`.
+
+A host outside the allowlist is refused before any connection is made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+import ssl
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import aiosmtplib
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+
+from mockserver.settings import Settings
+
+NONE, SINK, SMTP = "none", "sink", "smtp"
+NO_SERVER = "No SMTP server: the request names none ({field}) and no relay is set (--smtp-relay)"
+MODES = (NONE, SINK, SMTP)
+LOOPBACK = "loopback"
+
+# What an SMTP server will take in RCPT TO without SMTPUTF8 quarrels: local@domain, no spaces or brackets.
+_ADDRESS = re.compile(
+    r"^[^\s@<>()\[\],;:\"\\]+@[A-Za-z0-9\u0080-\U0010ffff]([A-Za-z0-9.\-\u0080-\U0010ffff]*[A-Za-z0-9\u0080-\U0010ffff])?$"
+)
+
+
+class DeliveryFailed(Exception):
+    """Delivery did not happen; `refused` when it was never attempted (a host outside the allowlist)."""
+
+    def __init__(self, reason: str, *, refused: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.refused = refused
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A server to connect to. The password is never part of repr() or of the URL shown to anyone."""
+
+    scheme: str
+    host: str
+    port: int
+    tls: str = "none"  # none | starttls | implicit
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        user = f"{self.username}@" if self.username else ""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        suffix = {"implicit": "s", "starttls": "+starttls"}.get(self.tls, "")
+        return f"{self.scheme}{suffix}://{user}{host}:{self.port}"
+
+
+@dataclass
+class Plan:
+    """Where one mail goes; `refused` or `note` explain why it goes nowhere."""
+
+    smtp: Endpoint | None = None
+    imap: Endpoint | None = None
+    imap_folder: str | None = None
+    imap_flags: tuple[str, ...] = ("\\Seen",)
+    refused: str | None = None
+    note: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.smtp is None and self.imap is None
+
+
+@dataclass
+class Result:
+    smtp_note: str | None = None
+    imap_uid: int | None = None
+
+
+def split_server(server: str, default_port: int) -> tuple[str, int]:
+    """`host`, `host:port`, `[::1]:25` or a bare IPv6 address → (host, port)."""
+    text = server.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else default_port
+    if text.count(":") == 1:
+        host, _, port = text.partition(":")
+        if port.isdigit() and 0 < int(port) < 65536:
+            return host, int(port)
+        raise DeliveryFailed(f"'{server}' is not host or host:port")
+    return text, default_port
+
+
+def is_allowed(host: str, allowlist: Sequence[str]) -> bool:
+    name = host.strip().lower().rstrip(".")
+    for entry in allowlist:
+        entry = entry.strip().lower()
+        if entry == LOOPBACK:
+            if name == "localhost":
+                return True
+            try:
+                if ipaddress.ip_address(name).is_loopback:
+                    return True
+            except ValueError:
+                pass
+        elif entry == name:
+            return True
+    return False
+
+
+def _tls(use_ssl: object, port: int, implicit_port: int) -> str:
+    if not use_ssl:
+        return "none"
+    return "implicit" if port == implicit_port else "starttls"
+
+
+def _from_connection_info(
+    scheme: str, info: Mapping[str, Any], default_port: int, implicit_port: int, settings: Settings
+) -> Endpoint:
+    use_ssl = bool(info.get("UseSSL"))
+    port_default = implicit_port if use_ssl else default_port
+    host, port = split_server(str(info["ServerName"]), port_default)
+    if isinstance(info.get("Port"), int) and info["Port"] > 0:
+        port = info["Port"]
+    if not host:
+        raise DeliveryFailed(f"ServerName '{info['ServerName']}' names no host")
+    if not is_allowed(host, settings.smtp_allow or ()):
+        allowed = ", ".join(settings.smtp_allow or ()) or "nothing"
+        raise DeliveryFailed(
+            f"Outbound {scheme.upper()} connection to '{host}' refused: this mock only connects to {allowed} "
+            f"(--smtp-allow)",
+            refused=True,
+        )
+    return Endpoint(
+        scheme,
+        host,
+        port,
+        _tls(use_ssl, port, implicit_port),
+        str(info["UserName"]) if info.get("UserName") else None,
+        str(info["Password"]) if info.get("Password") else None,
+    )
+
+
+def endpoint_from_url(url: str, scheme: str, settings: Settings) -> Endpoint:
+    """`smtp://host:port`, `smtps://…`, `imap://user:pass@host:port`, `imaps://…` → Endpoint."""
+    parts = urlsplit(url if "//" in url else f"{scheme}://{url}")
+    implicit = parts.scheme.endswith("s") and parts.scheme != scheme
+    default = {("smtp", False): 25, ("smtp", True): 465, ("imap", False): 143, ("imap", True): 993}[(scheme, implicit)]
+    host = parts.hostname or ""
+    if not is_allowed(host, settings.smtp_allow or ()):
+        raise DeliveryFailed(f"Configured {scheme.upper()} server '{host}' is not allowlisted", refused=True)
+    return Endpoint(
+        scheme,
+        host,
+        parts.port or default,
+        "implicit" if implicit else "none",
+        unquote(parts.username) if parts.username else None,
+        unquote(parts.password) if parts.password else None,
+    )
+
+
+def _refusal(make: Any) -> tuple[Endpoint | None, str | None]:
+    try:
+        return make(), None
+    except DeliveryFailed as exc:
+        return None, exc.reason
+
+
+def plan_send(settings: Settings, outgoing: object, sent_items: object, folder: str | None) -> Plan:
+    """SendEMails: SMTP to the outgoing server, and a copy in the sent-items folder over IMAP."""
+    mode = settings.delivery
+    if mode == NONE:
+        return Plan(note="delivery mode none: journaled only")
+    plan = Plan()
+    if mode == SINK:
+        plan.smtp = Endpoint("smtp", settings.sink_host, settings.sink_port)
+    else:
+        if isinstance(outgoing, Mapping) and outgoing.get("ServerName"):
+            named = outgoing
+            plan.smtp, plan.refused = _refusal(lambda: _from_connection_info("smtp", named, 25, 465, settings))
+        elif settings.smtp_relay:
+            plan.smtp, plan.refused = _refusal(lambda: endpoint_from_url(settings.smtp_relay or "", "smtp", settings))
+        else:
+            plan.refused = (
+                "No SMTP server: the request names none (OutgoingConnectionInfo.ServerName) and no relay is set"
+            )
+    if isinstance(sent_items, Mapping) and folder:
+        plan.imap_folder = folder
+        if mode == SMTP and sent_items.get("ServerName"):
+            plan.imap, refused = _refusal(lambda: _from_connection_info("imap", sent_items, 143, 993, settings))
+            plan.refused = plan.refused or refused
+        elif settings.imap_url:
+            plan.imap, refused = _refusal(lambda: endpoint_from_url(settings.imap_url or "", "imap", settings))
+            plan.refused = plan.refused or refused
+    return plan
+
+
+def plan_save(settings: Settings, folder: str, flags: tuple[str, ...]) -> Plan:
+    """SaveToMailServer: IMAP APPEND into the associate's account (`--imap-url`)."""
+    if settings.delivery == NONE:
+        return Plan(note="delivery mode none: journaled only")
+    if not settings.imap_url:
+        if settings.delivery == SMTP:
+            return Plan(refused="No mail account to save to: set --imap-url (the associate's IMAP account)")
+        return Plan(note="no IMAP account configured (--imap-url): journaled only")
+    endpoint, refused = _refusal(lambda: endpoint_from_url(settings.imap_url or "", "imap", settings))
+    return Plan(imap=endpoint, imap_folder=folder, imap_flags=flags, refused=refused)
+
+
+def plan_relay(settings: Settings, extended: object) -> Plan:
+    """RelayMessage: one SMTP transaction with the message as given."""
+    if settings.delivery == NONE:
+        return Plan(note="delivery mode none: journaled only")
+    if settings.delivery == SINK:
+        return Plan(smtp=Endpoint("smtp", settings.sink_host, settings.sink_port))
+    if isinstance(extended, Mapping) and extended.get("ServerName"):
+        endpoint, refused = _refusal(lambda: _from_connection_info("smtp", extended, 25, 465, settings))
+        return Plan(smtp=endpoint, refused=refused)
+    if settings.smtp_relay:
+        endpoint, refused = _refusal(lambda: endpoint_from_url(settings.smtp_relay or "", "smtp", settings))
+        return Plan(smtp=endpoint, refused=refused)
+    return Plan(
+        refused="No SMTP server: the request names none (ConnectionInfoExtended.ServerName) and no relay is set"
+    )
+
+
+def plan_gws(settings: Settings) -> Plan:
+    """Genesys Send: the interaction server's own outbound route, i.e. the relay (or the sink)."""
+    if settings.delivery == NONE:
+        return Plan(note="delivery mode none: journaled only")
+    if settings.delivery == SINK:
+        return Plan(smtp=Endpoint("smtp", settings.sink_host, settings.sink_port))
+    if settings.smtp_relay:
+        endpoint, refused = _refusal(lambda: endpoint_from_url(settings.smtp_relay or "", "smtp", settings))
+        return Plan(smtp=endpoint, refused=refused)
+    return Plan(refused="No SMTP route for GWS: set --smtp-relay")
+
+
+def deliverable(recipients: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(addresses an SMTP server can take, the others): a mail server delivers to the addresses it can."""
+    good: list[str] = []
+    bad: list[str] = []
+    for address in recipients:
+        (good if _ADDRESS.match(address.strip()) else bad).append(address.strip())
+    return list(dict.fromkeys(good)), bad
+
+
+def _tls_context(settings: Settings) -> ssl.SSLContext:
+    return (
+        ssl.create_default_context(cafile=settings.tls_ca_file)
+        if settings.tls_ca_file
+        else ssl.create_default_context()
+    )
+
+
+async def send_smtp(
+    endpoint: Endpoint, sender: str | None, recipients: Sequence[str], data: bytes, settings: Settings
+) -> str:
+    """One SMTP transaction; returns a note on recipients the server refused, raises DeliveryFailed otherwise."""
+    sender_address = sender if sender and _ADDRESS.match(sender.strip()) else ""
+    smtp = aiosmtplib.SMTP(
+        hostname=endpoint.host,
+        port=endpoint.port,
+        use_tls=endpoint.tls == "implicit",
+        start_tls=endpoint.tls == "starttls",
+        timeout=settings.smtp_timeout,
+        tls_context=_tls_context(settings) if endpoint.tls != "none" else None,
+    )
+    utf8 = not (data.isascii() and all(r.isascii() for r in recipients) and sender_address.isascii())
+    try:
+        await smtp.connect()
+        if endpoint.username:
+            await smtp.login(endpoint.username, endpoint.password or "")
+        refused, _ = await smtp.sendmail(
+            sender_address, list(recipients), data, mail_options=["SMTPUTF8"] if utf8 else None
+        )
+        await smtp.quit()
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        raise DeliveryFailed(f"{endpoint.url} refused every recipient: {_codes(exc.recipients)}") from None
+    except aiosmtplib.SMTPResponseException as exc:
+        raise DeliveryFailed(f"{endpoint.url} answered {exc.code} {exc.message}") from None
+    except aiosmtplib.SMTPTimeoutError:
+        raise DeliveryFailed(f"{endpoint.url} did not answer within {settings.smtp_timeout:g} s") from None
+    except (aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
+        raise DeliveryFailed(f"{endpoint.url}: {type(exc).__name__}: {exc}") from None
+    finally:
+        smtp.close()
+    if refused:
+        return "refused by the server: " + ", ".join(f"{r} ({c.code})" for r, c in refused.items())
+    return ""
+
+
+def _codes(recipients: Sequence[Any]) -> str:
+    return ", ".join(f"{r.recipient} ({r.code} {r.message})" for r in recipients)
+
+
+def _append(
+    endpoint: Endpoint, folder: str, data: bytes, flags: tuple[str, ...], when: datetime, settings: Settings
+) -> tuple[int | None, str]:
+    context = _tls_context(settings) if endpoint.tls != "none" else None
+    try:
+        with IMAPClient(
+            endpoint.host,
+            port=endpoint.port,
+            ssl=endpoint.tls == "implicit",
+            ssl_context=context,
+            timeout=settings.imap_timeout,
+        ) as client:
+            if endpoint.tls == "starttls":
+                client.starttls(context)
+            client.login(endpoint.username or "", endpoint.password or "")
+            # SuperOffice writes folder paths with "/"; the server may separate levels with "." (Maildir++).
+            listed = client.list_folders(pattern="INBOX")
+            separator = listed[0][1] if listed else b"/"
+            if isinstance(separator, bytes) and separator and separator != b"/":
+                folder = folder.replace("/", separator.decode())
+            if not client.folder_exists(folder):
+                client.create_folder(folder)
+            response = client.append(folder, data, flags=flags, msg_time=when)
+    except (IMAPClientError, OSError, ssl.SSLError) as exc:
+        raise DeliveryFailed(f"{endpoint.url}: {type(exc).__name__}: {exc}") from None
+    text = response.decode("ascii", "replace") if isinstance(response, bytes) else str(response)
+    match = re.search(r"APPENDUID \d+ (\d+)", text)
+    return (int(match.group(1)) if match else None), folder
+
+
+async def append_imap(
+    endpoint: Endpoint, folder: str, data: bytes, flags: tuple[str, ...], when: datetime, settings: Settings
+) -> tuple[int | None, str]:
+    """IMAP APPEND (creating the folder when missing): the UID the server assigned, when it says (UIDPLUS),
+    and the folder's name on that server."""
+    return await asyncio.to_thread(_append, endpoint, folder, data, flags, when, settings)

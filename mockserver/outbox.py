@@ -1,0 +1,310 @@
+"""The outbox: every accepted mail, written before the client hears about it.
+
+SQLite in WAL mode, so that several uvicorn workers can share one file; a committed row survives a crash of
+the process that wrote it. A namespace (the `X-Mock-Namespace` request header) partitions the rows, so that
+parallel test runs do not see each other's mail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+QUEUED = "queued"
+SENT = "sent"
+FAILED = "failed"
+NOT_SENT = "not-sent"
+STATUSES = (QUEUED, SENT, FAILED, NOT_SENT)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS mails (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    namespace TEXT NOT NULL DEFAULT '',
+    operation TEXT NOT NULL,
+    message_id TEXT,
+    envelope_from TEXT,
+    recipients TEXT NOT NULL,
+    subject TEXT,
+    from_header TEXT,
+    to_header TEXT,
+    raw BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    request TEXT NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    note TEXT,
+    smtp_target TEXT,
+    imap_target TEXT,
+    imap_folder TEXT,
+    imap_uid INTEGER,
+    reference_id INTEGER,
+    user TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS mails_namespace ON mails (namespace, id);
+CREATE TABLE IF NOT EXISTS sink (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    mail_from TEXT,
+    rcpt_tos TEXT NOT NULL,
+    message_id TEXT,
+    raw BLOB NOT NULL,
+    received_at TEXT NOT NULL
+);
+"""
+
+SUMMARY_COLUMNS = (
+    "id, namespace, operation, message_id, envelope_from, recipients, subject, from_header, to_header, size, "
+    "status, error, note, smtp_target, imap_target, imap_folder, imap_uid, reference_id, user, created_at, updated_at"
+)
+
+
+def now_text() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a list or wait-for request looks for; text filters match case-insensitively."""
+
+    namespace: str = ""
+    to: str | None = None
+    sender: str | None = None
+    subject: str | None = None
+    operation: str | None = None
+    status: str | None = None
+    since: str | None = None
+    after_id: int | None = None
+    message_id: str | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses = ["namespace = ?"]
+        args: list[Any] = [self.namespace]
+        if self.to:
+            clauses.append("(instr(lower(recipients), lower(?)) > 0 OR instr(lower(to_header), lower(?)) > 0)")
+            args += [self.to, self.to]
+        if self.sender:
+            clauses.append(
+                "(instr(lower(coalesce(envelope_from, '')), lower(?)) > 0 "
+                "OR instr(lower(coalesce(from_header, '')), lower(?)) > 0)"
+            )
+            args += [self.sender, self.sender]
+        if self.subject:
+            clauses.append("instr(lower(coalesce(subject, '')), lower(?)) > 0")
+            args.append(self.subject)
+        if self.operation:
+            clauses.append("operation = ?")
+            args.append(self.operation)
+        if self.status:
+            clauses.append("status = ?")
+            args.append(self.status)
+        if self.since:
+            clauses.append("created_at >= ?")
+            args.append(self.since)
+        if self.after_id is not None:
+            clauses.append("id > ?")
+            args.append(self.after_id)
+        if self.message_id:
+            clauses.append("message_id = ?")
+            args.append(self.message_id)
+        return " AND ".join(clauses), args
+
+
+@dataclass
+class Row:
+    """One outbox row as the control API shows it."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.values.items() if k not in ("raw", "request")}
+        data["recipients"] = json.loads(data.get("recipients") or "[]")
+        return data
+
+
+class Outbox:
+    """The journal of accepted mail, shared by every worker that opens the same file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        # One connection per Outbox, used from the event loop and from delivery threads under a lock.
+        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+        with self._locked() as conn:
+            if path != ":memory:":
+                conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL: a committed row survives a crash of this process (it is in the WAL file); only a power
+            # cut before the next checkpoint could lose it.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(SCHEMA)
+        self._arrivals: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+
+    @contextmanager
+    def _locked(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield self._conn
+
+    def close(self) -> None:
+        with self._locked() as conn:
+            conn.close()
+
+    def record(
+        self,
+        *,
+        namespace: str,
+        operation: str,
+        message_id: str | None,
+        envelope_from: str | None,
+        recipients: Sequence[str],
+        subject: str | None,
+        from_header: str | None,
+        to_header: str | None,
+        raw: bytes,
+        request: dict[str, Any],
+        status: str = QUEUED,
+        note: str | None = None,
+        reference_id: int | None = None,
+        user: str | None = None,
+    ) -> int:
+        stamp = now_text()
+        with self._locked() as conn:
+            cursor = conn.execute(
+                "INSERT INTO mails (namespace, operation, message_id, envelope_from, recipients, subject, "
+                "from_header, to_header, raw, size, request, status, note, reference_id, user, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    namespace,
+                    operation,
+                    message_id,
+                    envelope_from,
+                    json.dumps(list(recipients)),
+                    subject,
+                    from_header,
+                    to_header,
+                    raw,
+                    len(raw),
+                    json.dumps(request, default=str),
+                    status,
+                    note,
+                    reference_id,
+                    user,
+                    stamp,
+                    stamp,
+                ),
+            )
+            row_id = int(cursor.lastrowid or 0)
+        self._announce()
+        return row_id
+
+    def update(self, row_id: int, **values: Any) -> None:
+        if not values:
+            return
+        columns = ", ".join(f"{name} = ?" for name in values)
+        with self._locked() as conn:
+            conn.execute(
+                f"UPDATE mails SET {columns}, updated_at = ? WHERE id = ?",
+                (*values.values(), now_text(), row_id),
+            )
+        self._announce()
+
+    def _announce(self) -> None:
+        for loop, event in list(self._arrivals):
+            loop.call_soon_threadsafe(event.set)
+
+    def find(self, filters: Filters, limit: int = 50) -> list[Row]:
+        where, args = filters.where()
+        with self._locked() as conn:
+            rows = conn.execute(
+                f"SELECT {SUMMARY_COLUMNS} FROM mails WHERE {where} ORDER BY id DESC LIMIT ?",
+                (*args, limit),
+            ).fetchall()
+        return [Row(dict(row)) for row in rows]
+
+    def count(self, filters: Filters) -> int:
+        where, args = filters.where()
+        with self._locked() as conn:
+            found = conn.execute(f"SELECT count(*) FROM mails WHERE {where}", args).fetchone()
+        return int(found[0])
+
+    def get(self, namespace: str, row_id: int) -> Row | None:
+        with self._locked() as conn:
+            row = conn.execute("SELECT * FROM mails WHERE namespace = ? AND id = ?", (namespace, row_id)).fetchone()
+        return Row(dict(row)) if row is not None else None
+
+    def delete(self, namespace: str, row_id: int | None = None) -> int:
+        with self._locked() as conn:
+            if row_id is None:
+                cursor = conn.execute("DELETE FROM mails WHERE namespace = ?", (namespace,))
+            else:
+                cursor = conn.execute("DELETE FROM mails WHERE namespace = ? AND id = ?", (namespace, row_id))
+            return int(cursor.rowcount)
+
+    async def wait_for(self, filters: Filters, timeout: float) -> Row | None:
+        """The oldest matching mail, waiting up to `timeout` seconds for one to arrive.
+
+        Writers in this process wake the waiter at once; rows written by other workers are noticed by polling.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + timeout
+        event = asyncio.Event()
+        entry = (loop, event)
+        self._arrivals.append(entry)
+        try:
+            while True:
+                event.clear()
+                found = self._oldest(filters)
+                if found is not None:
+                    return found
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), timeout=min(remaining, 0.1))
+        finally:
+            self._arrivals.remove(entry)
+
+    def _oldest(self, filters: Filters) -> Row | None:
+        where, args = filters.where()
+        with self._locked() as conn:
+            row = conn.execute(
+                f"SELECT {SUMMARY_COLUMNS} FROM mails WHERE {where} ORDER BY id ASC LIMIT 1", args
+            ).fetchone()
+        return Row(dict(row)) if row is not None else None
+
+    def mark_interrupted(self, older_than_seconds: float = 60.0) -> int:
+        """Rows a stopped server left queued are marked failed, so nothing accepted disappears silently."""
+        cutoff = datetime.fromtimestamp(time.time() - older_than_seconds, UTC).isoformat(timespec="microseconds")
+        with self._locked() as conn:
+            cursor = conn.execute(
+                "UPDATE mails SET status = ?, error = ?, updated_at = ? WHERE status = ? AND updated_at < ?",
+                (FAILED, "delivery interrupted: the server stopped before it finished", now_text(), QUEUED, cutoff),
+            )
+            return int(cursor.rowcount)
+
+    def record_received(
+        self, mail_from: str | None, rcpt_tos: Sequence[str], message_id: str | None, raw: bytes
+    ) -> int:
+        with self._locked() as conn:
+            cursor = conn.execute(
+                "INSERT INTO sink (mail_from, rcpt_tos, message_id, raw, received_at) VALUES (?, ?, ?, ?, ?)",
+                (mail_from, json.dumps(list(rcpt_tos)), message_id, raw, now_text()),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def received(self, limit: int = 50) -> list[dict[str, Any]]:
+        with self._locked() as conn:
+            rows = conn.execute(
+                "SELECT id, mail_from, rcpt_tos, message_id, length(raw) AS size, received_at FROM sink "
+                "ORDER BY id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [{**dict(row), "rcpt_tos": json.loads(row["rcpt_tos"])} for row in rows]

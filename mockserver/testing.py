@@ -1,0 +1,59 @@
+"""Serving the mock from inside a test process: a real socket on a free loopback port, started in a thread."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import connexion
+import uvicorn
+
+from mockserver.app import create_app, runtime_of
+from mockserver.runtime import Runtime
+from mockserver.settings import Settings
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class RunningMock:
+    """A mock serving on a loopback port, and the app behind it."""
+
+    base_url: str
+    app: connexion.AsyncApp
+
+    @property
+    def runtime(self) -> Runtime:
+        return runtime_of(self.app)
+
+
+@contextmanager
+def running_mock(settings: Settings, startup_timeout: float = 20.0) -> Iterator[RunningMock]:
+    """Serve `settings` on a free loopback port until the block ends (uvicorn in a thread, lifespan on)."""
+    port = settings.port if settings.port else free_port(settings.host)
+    app = create_app(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=settings.host, port=port, log_level="warning", lifespan="on", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, name=f"mockserver:{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + startup_timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError(f"the mock did not start on {settings.host}:{port}")
+        time.sleep(0.01)
+    try:
+        yield RunningMock(f"http://{settings.host}:{port}", app)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)

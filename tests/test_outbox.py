@@ -1,0 +1,124 @@
+"""The outbox journal: filters, namespaces, wait-for, WAL, and rows that survive the writer's crash."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mockserver.outbox import FAILED, QUEUED, SENT, Filters, Outbox
+
+
+def record(outbox: Outbox, namespace: str = "", subject: str = "Hei", to: str = "kari@fjordtech.no") -> int:
+    return outbox.record(
+        namespace=namespace,
+        operation="v1EMailAgent_SendEMails",
+        message_id=f"<{subject}@x.no>",
+        envelope_from="anna@nordlys.no",
+        recipients=[to],
+        subject=subject,
+        from_header="Anna <anna@nordlys.no>",
+        to_header=f"<{to}>",
+        raw=b"Subject: x\r\n\r\nbody",
+        request={"Email": {"Subject": subject}},
+    )
+
+
+def test_filters_match_case_insensitively_and_within_a_namespace() -> None:
+    outbox = Outbox(":memory:")
+    first = record(outbox, subject="Kvartalsrapport")
+    record(outbox, subject="Faktura", to="lars@fjordtech.no")
+    record(outbox, namespace="other", subject="Kvartalsrapport")
+    assert [r.values["id"] for r in outbox.find(Filters(subject="KVARTAL"))] == [first]
+    assert outbox.count(Filters(to="LARS@")) == 1
+    assert outbox.count(Filters(sender="nordlys")) == 2
+    assert outbox.count(Filters(namespace="other")) == 1
+    assert outbox.count(Filters(after_id=first)) == 1
+    assert outbox.count(Filters(message_id="<Faktura@x.no>")) == 1
+    outbox.update(first, status=SENT)
+    assert outbox.count(Filters(status=SENT)) == 1
+    assert outbox.count(Filters(status=QUEUED)) == 1
+    summary = outbox.find(Filters(status=SENT))[0].summary()
+    assert summary["recipients"] == ["kari@fjordtech.no"]
+    assert "raw" not in summary
+
+
+def test_delete_keeps_other_namespaces() -> None:
+    outbox = Outbox(":memory:")
+    record(outbox)
+    record(outbox, namespace="mine")
+    assert outbox.delete("mine") == 1
+    assert outbox.count(Filters()) == 1
+
+
+def test_wait_for_wakes_on_a_new_mail_and_times_out_otherwise() -> None:
+    outbox = Outbox(":memory:")
+
+    async def scenario() -> tuple[object, object]:
+        waiter = asyncio.create_task(outbox.wait_for(Filters(subject="late"), timeout=5))
+        await asyncio.sleep(0.05)
+        record(outbox, subject="early")
+        record(outbox, subject="late one")
+        found = await waiter
+        missing = await outbox.wait_for(Filters(subject="never"), timeout=0.2)
+        return found, missing
+
+    found, missing = asyncio.run(scenario())
+    assert found is not None and found.values["subject"] == "late one"  # type: ignore[attr-defined]
+    assert missing is None
+
+
+def test_file_outbox_uses_wal_and_marks_interrupted_rows_failed(tmp_path: Path) -> None:
+    path = str(tmp_path / "outbox.sqlite3")
+    outbox = Outbox(path)
+    row = record(outbox)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert outbox.mark_interrupted(older_than_seconds=-1) == 1
+    assert outbox.get("", row).values["status"] == FAILED  # type: ignore[union-attr]
+    assert "interrupted" in outbox.get("", row).values["error"]  # type: ignore[union-attr]
+
+
+def test_a_committed_row_survives_a_crash_of_its_writer(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    script = textwrap.dedent(
+        f"""
+        import os, signal, sys
+        sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
+        from mockserver.outbox import Outbox
+        outbox = Outbox({str(path)!r})
+        outbox.record(namespace="", operation="op", message_id="<m@x>", envelope_from=None, recipients=["a@b.no"],
+                      subject="crash", from_header=None, to_header=None, raw=b"x", request={{}})
+        print("recorded", flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=30, check=False)
+    assert result.returncode == -signal.SIGKILL
+    assert b"recorded" in result.stdout
+    assert Outbox(str(path)).count(Filters(subject="crash")) == 1
+
+
+@pytest.mark.parametrize("workers", [4])
+def test_two_connections_write_concurrently(tmp_path: Path, workers: int) -> None:
+    path = str(tmp_path / "outbox.sqlite3")
+    writers = [Outbox(path) for _ in range(workers)]
+
+    async def write(outbox: Outbox, n: int) -> None:
+        for index in range(25):
+            record(outbox, subject=f"w{n}-{index}")
+            await asyncio.sleep(0)
+
+    async def main() -> None:
+        await asyncio.gather(*(write(o, n) for n, o in enumerate(writers)))
+
+    asyncio.run(main())
+    assert Outbox(path).count(Filters()) == workers * 25
+    assert os.path.exists(path + "-wal")
