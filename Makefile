@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint pytest system-deps conformance-deep lock clean
+.PHONY: run test lint pytest system-deps js-deps conformance-deep lock clean
 
 # Pinned dependencies, then the project itself without build isolation, so a second run needs no network.
 $(STAMP): requirements.lock pyproject.toml
@@ -24,7 +24,11 @@ test: lint pytest
 system-deps:
 	./scripts/install-system-deps.sh
 
-pytest: $(STAMP) system-deps
+# The official CometD JavaScript client, for the GWS notification tests (pinned by tests/js/package-lock.json).
+js-deps:
+	@test -d tests/js/node_modules/cometd || (cd tests/js && npm ci --no-audit --no-fund)
+
+pytest: $(STAMP) system-deps js-deps
 	$(BIN)/pytest
 
 lint: $(STAMP)

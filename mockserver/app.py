@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import weakref
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mockserver import auth, bodies, handlers, ingest, problems, spec
 from mockserver.delivery import SINK
+from mockserver.gws_session import GwsSessionMiddleware
 from mockserver.runtime import Runtime
 from mockserver.settings import Settings
 from mockserver.sink import Sink
@@ -82,7 +84,8 @@ class RuntimeMiddleware:
 
 
 def lifespan_for(runtime: Runtime) -> object:
-    """Start the embedded sink with the app, and let background deliveries finish before it stops."""
+    """Start the embedded sink and the CometD sweeper with the app; let background deliveries finish before
+    it stops."""
 
     @asynccontextmanager
     async def lifespan(app: object) -> AsyncIterator[None]:
@@ -92,9 +95,11 @@ def lifespan_for(runtime: Runtime) -> object:
             sink = Sink(runtime.settings.sink_host, runtime.settings.sink_port, runtime.outbox)
             if not sink.start():
                 sink = None
+        sweeper = asyncio.get_running_loop().create_task(runtime.bayeux.run_sweeper())
         try:
             yield
         finally:
+            sweeper.cancel()
             await ingest.settle(runtime)
             if sink is not None:
                 sink.stop()
@@ -134,6 +139,13 @@ def create_app(settings: Settings | None = None) -> connexion.AsyncApp:
     for error in (ProblemException, HTTPException, Exception):
         app.add_error_handler(error, problems.error_response)
     app.add_middleware(RuntimeMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, runtime=runtime)
+    # Inside the exception middleware, so that a CSRF refusal is rendered in the GWS error shape.
+    app.add_middleware(
+        GwsSessionMiddleware,
+        position=MiddlewarePosition.BEFORE_SWAGGER,
+        sessions=runtime.sessions,
+        settings=runtime.settings,
+    )
     if runtime.settings.cors_origins:
         # Outermost, so that preflights are answered before routing and error responses carry the headers too.
         origins = list(runtime.settings.cors_origins)

@@ -22,6 +22,8 @@ from mockserver.settings import Settings
 TICKET = re.compile(r"^[0-9]+T:\S+$")
 BEARER = re.compile(r"^[0-9]+[A-Za-z]:\S+$")
 XSRF_COOKIE = "XSRF-TOKEN"
+# Where the GWS session middleware leaves the request's session (a gws_session.Session, or None).
+GWS_SESSION_KEY = "mockserver.gws_session"
 
 
 def _settings(request: ConnexionRequest | None) -> Settings:
@@ -42,7 +44,7 @@ def _listed(value: str, allowed: tuple[str, ...]) -> bool:
     return found
 
 
-def _check_user(username: str, password: str, settings: Settings) -> bool:
+def check_user(username: str, password: str, settings: Settings) -> bool:
     if not username:
         return False
     if settings.users is None:
@@ -51,7 +53,7 @@ def _check_user(username: str, password: str, settings: Settings) -> bool:
 
 
 def superoffice_basic(username: str, password: str, request: ConnexionRequest | None = None) -> dict[str, Any] | None:
-    if not _check_user(username, password, _settings(request)):
+    if not check_user(username, password, _settings(request)):
         return None
     return {"sub": username, "scheme": "Basic"}
 
@@ -101,9 +103,17 @@ def superoffice_xsrf(token: str, request: ConnexionRequest | None = None) -> dic
 
 
 def gws_basic(username: str, password: str, request: ConnexionRequest | None = None) -> dict[str, Any] | None:
-    if not _check_user(username, password, _settings(request)):
+    if not check_user(username, password, _settings(request)):
         return None
     return {"sub": username, "scheme": "Basic"}
+
+
+def gws_session(session_id: str, request: ConnexionRequest | None = None) -> dict[str, Any] | None:
+    """The JSESSIONID cookie of a live GWS session, found by the session middleware."""
+    session = request.scope.get(GWS_SESSION_KEY) if request is not None else None
+    if session is None or not hmac.compare_digest(session.id.encode(), session_id.encode()):
+        return None
+    return {"sub": session.user, "scheme": "Session"}
 
 
 class SoTicketSecurityHandler(AbstractSecurityHandler):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import random
+from asyncio import sleep
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -188,7 +188,7 @@ async def begin(offered: Sequence[str] | None) -> Call:
     side = random.Random(seed ^ SIDE_STREAM)
     latency = wanted.delay or runtime.latency
     if latency is not None:
-        await asyncio.sleep(latency.sample(side) / 1000)
+        await sleep(latency.sample(side) / 1000)
     _apply_controls(call, side)
     return call
 

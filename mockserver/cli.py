@@ -12,6 +12,8 @@ from typing import Any
 from mockserver import __version__
 from mockserver.settings import ENV_PREFIX, Settings
 
+# Held CometD connects (up to --bayeux-timeout) must not keep a stopping server up.
+GRACEFUL_SHUTDOWN_SECONDS = 3
 # Settings that are not user options: run_seed is how `serve` hands its seed to worker processes.
 _INTERNAL = frozenset({"run_seed"})
 
@@ -43,6 +45,12 @@ _HELP = {
     "chaos": "inject documented errors: OPERATION=STATUS:PROBABILITY[,...], e.g. *=500:0.05",
     "cors_origins": "comma-separated browser origins allowed by CORS (* for any, empty to turn CORS off)",
     "require_app_token": "SOTicket requests must carry SO-AppToken, as in SuperOffice Online",
+    "gws_csrf": "GWS CSRF protection: POSTs need the JSESSIONID cookie and the X-CSRF-TOKEN of GET /api/v2/me",
+    "gws_session_minutes": "idle minutes after which a GWS session (JSESSIONID) expires",
+    "notification_delay": "milliseconds between a GWS Send's outcome and its CometD notification",
+    "bayeux_timeout": "milliseconds a CometD /meta/connect is held when nothing is queued (advice.timeout)",
+    "bayeux_max_interval": "milliseconds without a /meta/connect after which a CometD client is dropped",
+    "bayeux_max_queue": "notifications kept per CometD client while it is not polling (oldest dropped first)",
     "log_level": "uvicorn log level",
 }
 
@@ -117,11 +125,18 @@ def _run_uvicorn(settings: Settings) -> None:
             port=settings.port,
             workers=settings.workers,
             log_level=settings.log_level,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
     else:
         from mockserver.app import create_app
 
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        )
 
 
 def check_spec() -> int:

@@ -96,6 +96,25 @@ def wire_body_is_valid(operation_id: str, media_type: str, raw: bytes) -> bool:
     return bool(_request_validator(operation_id).is_valid(value))
 
 
+def gws_session_headers(get: Any, authorization: str) -> dict[str, str]:
+    """Log in as a GWS client does: `GET /api/v2/me` with Basic credentials gives the JSESSIONID cookie and
+    the CSRF token; POSTs must send both. `get(path, headers)` performs the GET and returns the response.
+
+    Returns the headers every later request must carry (Authorization included); without a session (a server
+    that answers no cookie, or CSRF protection off) just the Authorization header.
+    """
+    response = get("/api/v2/me", {"Authorization": authorization})
+    headers = {"Authorization": authorization}
+    cookie = response.headers.get("set-cookie")
+    if cookie:
+        headers["Cookie"] = cookie.split(";", 1)[0].strip()
+    token_header = response.headers.get("x-csrf-header")
+    token = response.headers.get(token_header) if token_header else None
+    if token_header and token:
+        headers[token_header] = token
+    return headers
+
+
 def call_and_validate(case: Any, headers: dict[str, str], **kwargs: Any) -> Any:
     """Send a case and run every check on the answer, as schemathesis' own `call_and_validate` does, except
     `negative_data_rejection` for a negative body whose violation its wire format could not carry."""

@@ -5,9 +5,11 @@
     Prefer: dynamic=false            answer with the contract's example instead of generated data
     Prefer: seed=12345               generate with this seed (the one X-Mock-Seed reported)
     Prefer: delay=250 | 100-400 | lognormal:200:0.5 | nsapislow
-    Prefer: notification=error       (Genesys) report the send as failed
+    Prefer: notification=error       (Genesys) report the send as failed (and do not deliver it)
+    Prefer: notification-delay=2000  (Genesys) publish the CometD notification this many ms after the outcome
 
-The query twins (`?__code=500&__example=…&__seed=…&__dynamic=false&__delay=…&__notification=…`) are for
+The query twins (`?__code=500&__example=…&__seed=…&__dynamic=false&__delay=…&__notification=…`, also
+`__notification-delay`) are for
 clients that cannot set headers; a header value wins over its twin.
 """
 
@@ -27,7 +29,7 @@ MAX_DELAY_MS = 120_000
 # logged as slow. The preset lands every call just past it.
 PRESETS = {"nsapislow": (5000.0, 5500.0)}
 QUERY_PREFIX = "__"
-KNOWN = ("code", "example", "seed", "dynamic", "delay", "notification")
+KNOWN = ("code", "example", "seed", "dynamic", "delay", "notification", "notification-delay")
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class Controls:
     dynamic: bool = True
     delay: Latency | None = None
     notification: str | None = None
+    notification_delay: int | None = None
     applied: tuple[str, ...] = ()
 
 
@@ -113,8 +116,11 @@ def read(prefer_headers: list[str], query: str) -> Controls:
         code = int(settings["code"]) if "code" in settings else None
         seed = int(settings["seed"]) if "seed" in settings else None
         delay = Latency.parse(settings["delay"]) if "delay" in settings else None
+        notification_delay = int(settings["notification-delay"]) if "notification-delay" in settings else None
     except ValueError as exc:
         raise problems.bad_request(f"Mock control not understood: {exc}") from None
+    if notification_delay is not None and not 0 <= notification_delay <= MAX_DELAY_MS:
+        raise problems.bad_request(f"Mock control not understood: notification-delay must be 0-{MAX_DELAY_MS} ms")
     if seed is not None and not 0 <= seed < 2**63:
         raise problems.bad_request("Mock control not understood: seed must be between 0 and 2^63-1")
     dynamic_text = settings.get("dynamic", "true").lower()
@@ -130,6 +136,7 @@ def read(prefer_headers: list[str], query: str) -> Controls:
         dynamic=dynamic_text == "true",
         delay=delay,
         notification=notification.lower() if notification else None,
+        notification_delay=notification_delay,
         applied=tuple(f"{name}={settings[name]}" for name in KNOWN if name in settings),
     )
 

@@ -26,6 +26,14 @@ logger = logging.getLogger("mockserver.delivery")
 IMAP_DATES = (1971, 2100)
 
 
+@dataclass(frozen=True)
+class Notice:
+    """How the outcome of a mail accepted in the background is to be reported (GWS: a CometD notification)."""
+
+    origin: str
+    delay_ms: int = 0
+
+
 @dataclass
 class Submission:
     """One accepted mail: what was asked for and the message that stands for it.
@@ -46,6 +54,7 @@ class Submission:
     reference_id: int | None = None
     accepted_at: datetime | None = None
     namespace: str = ""
+    notice: Notice | None = None
 
     def stored_bytes(self) -> bytes:
         """The message as kept in the outbox and in IMAP folders (Bcc included, as in Sent Items)."""

@@ -139,7 +139,7 @@ class Outbox:
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.Lock()
-        with self._locked() as conn:
+        with self.locked() as conn:
             if path != ":memory:":
                 conn.execute("PRAGMA journal_mode=WAL")
             # NORMAL: a committed row survives a crash of this process (it is in the WAL file); only a power
@@ -149,12 +149,13 @@ class Outbox:
         self._arrivals: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
 
     @contextmanager
-    def _locked(self) -> Iterator[sqlite3.Connection]:
+    def locked(self) -> Iterator[sqlite3.Connection]:
+        """The shared connection under its lock; the GWS session and CometD tables live in this file too."""
         with self._lock:
             yield self._conn
 
     def close(self) -> None:
-        with self._locked() as conn:
+        with self.locked() as conn:
             conn.close()
 
     def record(
@@ -176,7 +177,7 @@ class Outbox:
         user: str | None = None,
     ) -> int:
         stamp = now_text()
-        with self._locked() as conn:
+        with self.locked() as conn:
             cursor = conn.execute(
                 "INSERT INTO mails (namespace, operation, message_id, envelope_from, recipients, subject, "
                 "from_header, to_header, raw, size, request, status, note, reference_id, user, created_at, "
@@ -209,7 +210,7 @@ class Outbox:
         if not values:
             return
         columns = ", ".join(f"{name} = ?" for name in values)
-        with self._locked() as conn:
+        with self.locked() as conn:
             conn.execute(
                 f"UPDATE mails SET {columns}, updated_at = ? WHERE id = ?",
                 (*values.values(), now_text(), row_id),
@@ -222,7 +223,7 @@ class Outbox:
 
     def find(self, filters: Filters, limit: int = 50) -> list[Row]:
         where, args = filters.where()
-        with self._locked() as conn:
+        with self.locked() as conn:
             rows = conn.execute(
                 f"SELECT {SUMMARY_COLUMNS} FROM mails WHERE {where} ORDER BY id DESC LIMIT ?",
                 (*args, limit),
@@ -231,17 +232,17 @@ class Outbox:
 
     def count(self, filters: Filters) -> int:
         where, args = filters.where()
-        with self._locked() as conn:
+        with self.locked() as conn:
             found = conn.execute(f"SELECT count(*) FROM mails WHERE {where}", args).fetchone()
         return int(found[0])
 
     def get(self, namespace: str, row_id: int) -> Row | None:
-        with self._locked() as conn:
+        with self.locked() as conn:
             row = conn.execute("SELECT * FROM mails WHERE namespace = ? AND id = ?", (namespace, row_id)).fetchone()
         return Row(dict(row)) if row is not None else None
 
     def delete(self, namespace: str, row_id: int | None = None) -> int:
-        with self._locked() as conn:
+        with self.locked() as conn:
             if row_id is None:
                 cursor = conn.execute("DELETE FROM mails WHERE namespace = ?", (namespace,))
             else:
@@ -274,7 +275,7 @@ class Outbox:
 
     def _oldest(self, filters: Filters) -> Row | None:
         where, args = filters.where()
-        with self._locked() as conn:
+        with self.locked() as conn:
             row = conn.execute(
                 f"SELECT {SUMMARY_COLUMNS} FROM mails WHERE {where} ORDER BY id ASC LIMIT 1", args
             ).fetchone()
@@ -283,7 +284,7 @@ class Outbox:
     def mark_interrupted(self, older_than_seconds: float = 60.0) -> int:
         """Rows a stopped server left queued are marked failed, so nothing accepted disappears silently."""
         cutoff = datetime.fromtimestamp(time.time() - older_than_seconds, UTC).isoformat(timespec="microseconds")
-        with self._locked() as conn:
+        with self.locked() as conn:
             cursor = conn.execute(
                 "UPDATE mails SET status = ?, error = ?, updated_at = ? WHERE status = ? AND updated_at < ?",
                 (FAILED, "delivery interrupted: the server stopped before it finished", now_text(), QUEUED, cutoff),
@@ -293,7 +294,7 @@ class Outbox:
     def record_received(
         self, mail_from: str | None, rcpt_tos: Sequence[str], message_id: str | None, raw: bytes
     ) -> int:
-        with self._locked() as conn:
+        with self.locked() as conn:
             cursor = conn.execute(
                 "INSERT INTO sink (mail_from, rcpt_tos, message_id, raw, received_at) VALUES (?, ?, ?, ?, ?)",
                 (mail_from, json.dumps(list(rcpt_tos)), message_id, raw, now_text()),
@@ -301,7 +302,7 @@ class Outbox:
             return int(cursor.lastrowid or 0)
 
     def received(self, limit: int = 50) -> list[dict[str, Any]]:
-        with self._locked() as conn:
+        with self.locked() as conn:
             rows = conn.execute(
                 "SELECT id, mail_from, rcpt_tos, message_id, length(raw) AS size, received_at FROM sink "
                 "ORDER BY id DESC LIMIT ?",

@@ -31,6 +31,7 @@ XML = XmlCodec(spec.resolve)
 
 JSON_UTF8 = "application/json; charset=utf-8"
 GWS_PREFIX = "/api/v2/"
+BAYEUX_PATH = "/api/v2/notifications"
 CONTROL_PREFIX = "/_mock/"
 
 SO_UNAUTHORIZED = "Authorization has been denied for this request."
@@ -112,6 +113,10 @@ def is_gws(path: str) -> bool:
     return path.startswith(GWS_PREFIX)
 
 
+def is_bayeux(path: str) -> bool:
+    return path == BAYEUX_PATH or path.startswith(BAYEUX_PATH + "/")
+
+
 def is_control(path: str) -> bool:
     return path.startswith(CONTROL_PREFIX)
 
@@ -128,7 +133,7 @@ def _gws_code(status: int, kind: str) -> int:
     return {"missing": 1, "range": 10}.get(kind, 2)
 
 
-def _body(payload: dict[str, Any]) -> bytes:
+def _body(payload: dict[str, Any] | list[dict[str, Any]]) -> bytes:
     return orjson.dumps(payload)
 
 
@@ -152,6 +157,12 @@ def render(
         headers["Content-Type"] = "application/problem+json"
         title = getattr(exc, "title", None) or message or "Error"
         return status, _body({"type": "about:blank", "title": title, "status": status, "detail": detail}), headers
+    if is_bayeux(path):
+        # A CometD client reads any answer as a batch of replies; `code::args::message` is Bayeux's error form.
+        if status == 401:
+            headers.setdefault("WWW-Authenticate", GWS_CHALLENGE)
+        failure: dict[str, Any] = {"successful": False, "error": f"{status}::{detail or message or 'Error'}"}
+        return status, _body([failure]), headers
     if is_gws(path):
         code = gws_code if gws_code is not None else _gws_code(status, kind)
         if status == 401:

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import itertools
 from collections.abc import Coroutine
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from mockserver import spec
+from mockserver import bayeux, gws_notify, spec
 from mockserver.controls import ChaosRule, Latency, parse_chaos
 from mockserver.directory import Directory
 from mockserver.dotnet import DotNetDateTime
 from mockserver.fakes import FakerPool, Gen
+from mockserver.gws_session import Sessions
 from mockserver.ingest import Listener, Submission
 from mockserver.locales import NO_LANGUAGE, Texts
 from mockserver.outbox import Outbox
@@ -43,12 +43,20 @@ class Runtime:
         self.frozen_now = (
             DotNetDateTime.parse(self.settings.frozen_time, self.base_zone) if self.settings.deterministic else None
         )
-        self._reference_ids: dict[str, itertools.count[int]] = {}
         self.outbox = Outbox(self.settings.outbox)
+        self.sessions = Sessions(self.outbox, self.settings.gws_session_minutes * 60)
+        self.bayeux = bayeux.Bayeux(
+            self.outbox,
+            bayeux.Config(
+                timeout_ms=self.settings.bayeux_timeout,
+                max_interval_ms=self.settings.bayeux_max_interval,
+                max_queue=self.settings.bayeux_max_queue,
+            ),
+        )
         # The most recent accepted mails of this process, newest last (the outbox is the durable record).
         self.accepted: collections.deque[Submission] = collections.deque(maxlen=ACCEPTED_KEPT)
         # Told about every background delivery's outcome (the GWS notifications listen here).
-        self.listeners: list[Listener] = []
+        self.listeners: list[Listener] = [gws_notify.listener_for(self)]
         self.tasks: set[asyncio.Task[None]] = set()
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -90,6 +98,5 @@ class Runtime:
         return DotNetDateTime(datetime.now(self.base_zone), tick)
 
     def next_reference_id(self, user: str) -> int:
-        """GWS numbers each session's requests 1, 2, 3 …; the notification for a request repeats its id."""
-        counter = self._reference_ids.setdefault(user, itertools.count(1))
-        return next(counter)
+        """GWS numbers each user's requests 1, 2, 3 …; the notification for a request repeats its id."""
+        return self.sessions.next_reference_id(user)

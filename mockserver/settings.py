@@ -66,6 +66,12 @@ class Settings:
     chaos: str | None = None
     cors_origins: tuple[str, ...] | None = ("*",)
     require_app_token: bool = False
+    gws_csrf: bool = True
+    gws_session_minutes: float = 30.0
+    notification_delay: int = 0
+    bayeux_timeout: int = 30_000
+    bayeux_max_interval: int = 10_000
+    bayeux_max_queue: int = 1000
     log_level: str = "info"
 
     @classmethod
@@ -107,6 +113,14 @@ class Settings:
             raise ValueError(f"delivery must be none, sink or smtp, not {self.delivery!r}")
         if not 0 < self.smtp_timeout <= 300 or not 0 < self.imap_timeout <= 300:
             raise ValueError("smtp_timeout and imap_timeout must be between 0 and 300 seconds")
+        if not 0 < self.gws_session_minutes <= 24 * 60:
+            raise ValueError("gws_session_minutes must be between 0 and 1440")
+        if not 0 <= self.notification_delay <= 120_000:
+            raise ValueError("notification_delay must be between 0 and 120000 ms")
+        if not 100 <= self.bayeux_timeout <= 300_000 or not 100 <= self.bayeux_max_interval <= 300_000:
+            raise ValueError("bayeux_timeout and bayeux_max_interval must be between 100 and 300000 ms")
+        if not 1 <= self.bayeux_max_queue <= 100_000:
+            raise ValueError("bayeux_max_queue must be between 1 and 100000")
         try:
             ZoneInfo(self.base_timezone)
         except (ZoneInfoNotFoundError, ValueError):

@@ -16,6 +16,8 @@ from mockserver.app import create_app, runtime_of
 from mockserver.runtime import Runtime
 from mockserver.settings import Settings
 
+GRACEFUL_SHUTDOWN_SECONDS = 2
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as probe:
@@ -42,7 +44,16 @@ def running_mock(settings: Settings, startup_timeout: float = 20.0) -> Iterator[
     port = settings.port if settings.port else free_port(settings.host)
     app = create_app(settings)
     server = uvicorn.Server(
-        uvicorn.Config(app, host=settings.host, port=port, log_level="warning", lifespan="on", access_log=False)
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            access_log=False,
+            # Held CometD connects would otherwise keep a stopping server up for a whole long-poll timeout.
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        )
     )
     thread = threading.Thread(target=server.run, name=f"mockserver:{port}", daemon=True)
     thread.start()

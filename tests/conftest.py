@@ -43,6 +43,14 @@ def basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
+def gws_login(client: TestClient, authorization: str = BASIC) -> dict[str, str]:
+    """A GWS client's start-up: `GET /api/v2/me` opens the session (the client keeps the JSESSIONID cookie)
+    and hands out the CSRF token that POSTs must carry."""
+    response = client.get("/api/v2/me", headers={"Authorization": authorization})
+    assert response.status_code == 200, response.text
+    return {"Authorization": authorization, "X-CSRF-TOKEN": response.headers["X-CSRF-TOKEN"]}
+
+
 @pytest.fixture(scope="session")
 def seeded_settings() -> Settings:
     return mock_settings(seed=1234, validate_responses=True)

@@ -9,7 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from mockserver import create_app
-from tests.conftest import AUTH, GWS_SEND, SEND, basic, mock_settings
+from tests.conftest import AUTH, GWS_SEND, SEND, basic, gws_login, mock_settings
 
 BODY = {"Emails": []}
 GWS_BODY = {"operationName": "Send", "queueName": "q", "email": {"to": ["a@b.no"], "from": "c@d.no"}}
@@ -70,15 +70,24 @@ def test_restricted_server_accepts_only_listed_credentials(strict: TestClient) -
     assert strict.post(SEND, json=BODY, headers={"Authorization": "SOTicket 7T:abc124"}).status_code == 401
     assert strict.post(SEND, json=BODY, headers={"Authorization": "Bearer 8A:Cust12345.tok"}).status_code == 200
     assert strict.post(SEND, json=BODY, headers={"Authorization": "Bearer 8A:Cust12345.other"}).status_code == 401
-    assert strict.post(GWS_SEND, json=GWS_BODY, headers={"Authorization": basic("tje0", "Tje0")}).status_code == 200
-    assert strict.post(GWS_SEND, json=GWS_BODY, headers={"Authorization": basic("x", "y")}).status_code == 401
+    assert strict.get("/api/v2/me", headers={"Authorization": basic("x", "y")}).status_code == 401
+    strict.cookies.clear()
+    session = gws_login(strict, basic("tje0", "Tje0"))
+    assert strict.post(GWS_SEND, json=GWS_BODY, headers=session).status_code == 200
 
 
 def test_gws_401_has_the_gws_shape(client: TestClient) -> None:
-    response = client.post(GWS_SEND, json=GWS_BODY)
+    client.cookies.clear()
+    response = client.get("/api/v2/me")
     assert response.status_code == 401
-    assert response.json()["statusCode"] == 20
+    assert response.json() == {"statusCode": 20, "statusMessage": response.json()["statusMessage"]}
     assert response.headers["WWW-Authenticate"].startswith("Basic")
+    without_csrf = mock_settings(gws_csrf=False)
+    with create_app(without_csrf).test_client() as plain:
+        response = plain.post(GWS_SEND, json=GWS_BODY)
+        assert response.status_code == 401
+        assert response.json()["statusCode"] == 20
+        assert plain.post(GWS_SEND, json=GWS_BODY, headers=AUTH).status_code == 200  # Basic alone will do
 
 
 def test_credentials_never_reach_the_log(strict: TestClient, caplog: pytest.LogCaptureFixture) -> None:

@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 
 from mockserver import create_app
 from mockserver.bodies import first_error, is_base64, to_json_schema
-from tests.conftest import AUTH, GWS_SEND, SEND, mock_settings
+from tests.conftest import AUTH, GWS_SEND, SEND, gws_login, mock_settings
 
 BODY = {"Emails": [{"Subject": "Hei på deg", "To": [{"Address": "kari@fjordtech.no"}]}]}
 
@@ -73,7 +73,7 @@ def test_body_over_the_limit_is_a_413_and_never_fully_read() -> None:
     with create_app(mock_settings(seed=1, max_body_bytes=1000)).test_client() as client:
         big = json.dumps({"Emails": [{"Subject": "x" * 5000}]}).encode()
         response = client.post(SEND, content=big, headers={**AUTH, "Content-Type": "application/json"})
-        gws = client.post(GWS_SEND, content=big, headers={**AUTH, "Content-Type": "application/json"})
+        gws = client.post(GWS_SEND, content=big, headers={**gws_login(client), "Content-Type": "application/json"})
     assert response.status_code == 413
     assert response.json()["Message"] == "The request entity is too large."
     assert gws.status_code == 413

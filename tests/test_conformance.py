@@ -19,7 +19,7 @@ from schemathesis import GenerationMode
 from schemathesis.core.failures import Failure, FailureGroup
 
 from mockserver import create_app
-from mockserver.conformance import call_and_validate
+from mockserver.conformance import call_and_validate, gws_session_headers
 from tests.conftest import basic, mock_settings
 from tests.servers import Dovecot, smtp_server
 
@@ -31,7 +31,9 @@ schema.config.generation.update(modes=["positive", "negative"])
 # operation, minutes each. `make conformance-deep` (MOCKSERVER_CONFORMANCE_DEEP=1) adds it.
 DEEP = os.environ.get("MOCKSERVER_CONFORMANCE_DEEP") == "1"
 schema.config.phases.update(phases=["examples", "coverage", "fuzzing"] if DEEP else ["examples", "fuzzing"])
-AUTH = {"Authorization": basic(USER, PASSWORD)}
+with APP.test_client() as _login:
+    # One GWS session (cookie + CSRF token) for the campaign; the SuperOffice operations ignore both.
+    AUTH = gws_session_headers(lambda path, headers: _login.get(path, headers=headers), basic(USER, PASSWORD))
 
 
 @pytest.mark.conformance
@@ -113,13 +115,16 @@ def real_delivery(imap_server: Dovecot) -> Iterator[Any]:
             smtp_timeout=5,
             imap_timeout=5,
         )
-        real = schemathesis.openapi.from_asgi("/openapi.json", create_app(settings))
+        app = create_app(settings)
+        real = schemathesis.openapi.from_asgi("/openapi.json", app)
 
         @real.hook
         def map_body(context: Any, body: Any) -> Any:
             return _imap_safe(body)
 
-        yield real
+        with app.test_client() as login:
+            headers = gws_session_headers(lambda path, h: login.get(path, headers=h), basic(USER, PASSWORD))
+        yield real, headers
 
 
 PATHS = [
@@ -133,7 +138,7 @@ PATHS = [
 @pytest.mark.conformance
 @pytest.mark.parametrize("path", PATHS)
 def test_real_delivery_mode_conforms_to_its_contract(real_delivery: Any, path: str) -> None:
-    real = real_delivery
+    real, headers = real_delivery
     operation = real[path]["POST"]
     cases = st.one_of(
         *operation.get_strategies_from_examples(),  # the contract's own examples, with real addresses
@@ -144,6 +149,6 @@ def test_real_delivery_mode_conforms_to_its_contract(real_delivery: Any, path: s
     @given(case=cases)
     @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
     def check(case: Any) -> None:
-        call_and_validate(case, AUTH)
+        call_and_validate(case, headers)
 
     check()

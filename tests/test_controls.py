@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 from mockserver import create_app, spec
 from mockserver.app import runtime_of
 from mockserver.controls import Latency, parse_chaos, parse_prefer
-from tests.conftest import AUTH, GWS_SEND, RELAY, SAVE, SEND, mock_settings
+from tests.conftest import AUTH, GWS_SEND, RELAY, SAVE, SEND, gws_login, mock_settings
 
 BODY = {"Emails": [{"Subject": "Hei", "To": [{"Address": "kari@fjordtech.no"}]}]}
 GWS_BODY = {"operationName": "Send", "queueName": "q", "email": {"to": ["a@b.no"], "from": "c@d.no"}}
@@ -57,13 +57,14 @@ def test_code_gives_that_status_with_a_body_of_its_schema(
 
 
 def test_code_works_for_each_documented_status_and_vendor(client: TestClient) -> None:
+    session = gws_login(client)
     for operation_id, path, body in (
         ("v1EMailAgent_SendEMails", SEND, BODY),
         ("v1EMailAgent_RelayMessage", RELAY, {"Rfc822": "x", "Recipients": ["a@b.no"]}),
         ("gwsEmail_Send", GWS_SEND, GWS_BODY),
     ):
         for status in spec.responses(operation_id):
-            response = client.post(path, json=body, headers={**AUTH, "Prefer": f"code={status}"})
+            response = client.post(path, json=body, headers={**session, "Prefer": f"code={status}"})
             assert response.status_code == int(status), (operation_id, status, response.text)
             if int(status) >= 400:
                 keys = set(response.json())
@@ -135,7 +136,7 @@ def slept(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     async def record(seconds: float) -> None:
         delays.append(seconds)
 
-    monkeypatch.setattr("mockserver.call.asyncio.sleep", record)
+    monkeypatch.setattr("mockserver.call.sleep", record)
     return delays
 
 
@@ -152,9 +153,9 @@ def test_global_latency_applies_to_every_call_and_is_seeded(slept: list[float]) 
     with create_app(mock_settings(seed=3, latency="lognormal:200:0.5")).test_client() as client:
         for _ in range(2):
             client.post(SEND, json=BODY, headers=AUTH)
-        client.post(GWS_SEND, json=GWS_BODY, headers=AUTH)
+        client.post(GWS_SEND, json=GWS_BODY, headers=gws_login(client))
     assert slept[0] == slept[1] > 0  # same request, same seed: the same draw
-    assert len(slept) == 3
+    assert len(slept) == 4  # the GWS login is delayed too
 
 
 def test_a_real_delay_really_delays(client: TestClient) -> None:
@@ -173,7 +174,7 @@ def test_chaos_injects_documented_errors_deterministically() -> None:
         repeat = [
             client.post(SEND, json={"Emails": [{"Subject": str(n)}]}, headers=AUTH).status_code for n in range(40)
         ]
-        gws = client.post(GWS_SEND, json=GWS_BODY, headers=AUTH)
+        gws = client.post(GWS_SEND, json=GWS_BODY, headers=gws_login(client))
         relay = client.post(RELAY, json={"Rfc822": "x", "Recipients": ["a@b.no"]}, headers=AUTH)
     assert set(outcomes) == {200, 500}
     assert 8 <= outcomes.count(500) <= 32

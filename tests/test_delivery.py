@@ -16,7 +16,7 @@ from mockserver.app import runtime_of
 from mockserver.delivery import Endpoint, Plan, deliverable, is_allowed, plan_relay, plan_send, split_server
 from mockserver.outbox import Filters
 from mockserver.settings import Settings
-from tests.conftest import AUTH, GWS_SEND, RELAY, SAVE, SEND, mock_settings
+from tests.conftest import AUTH, GWS_SEND, RELAY, SAVE, SEND, gws_login, mock_settings
 from tests.servers import Dovecot, SmtpBehaviour, dropping_smtp_server, free_port, silent_server, smtp_server
 
 PDF = bytes(range(256)) * 40
@@ -284,7 +284,7 @@ def test_gws_send_delivers_in_the_background() -> None:
             "email": {"to": ["kari@fjordtech.no"], "from": "agent@nordlys.no", "subject": "GWS"},
         }
         with app.test_client() as client:
-            response = client.post(GWS_SEND, json=body, headers=AUTH)
+            response = client.post(GWS_SEND, json=body, headers=gws_login(client))
             assert response.json()["statusCode"] == 0
             deadline = time.monotonic() + 10
             while not received and time.monotonic() < deadline:
@@ -386,7 +386,7 @@ def test_the_contracts_examples_are_really_delivered(path: str, operation_id: st
     body = spec.resolve(request)["value"]
     with smtp_server() as (port, received, _):
         with create_app(smtp_settings(port)).test_client() as client:
-            response = client.post(path, json=body, headers=AUTH)
+            response = client.post(path, json=body, headers=gws_login(client) if path == GWS_SEND else AUTH)
             assert 200 <= response.status_code < 300, response.text
             deadline = time.monotonic() + 10
             while not received and time.monotonic() < deadline:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
-from tests.conftest import AUTH
+from tests.conftest import AUTH, gws_login
 from tests.support import HttpRequest, sample_requests
 
 
 @pytest.mark.parametrize("sample", sample_requests(), ids=lambda s: s.name)
 def test_vendor_sample_request_gets_a_valid_2xx(client: TestClient, sample: HttpRequest) -> None:
     headers = dict(sample.headers)
-    # The Genesys page prints the body only; GWS needs Basic credentials and a JSON content type.
+    # The Genesys page prints the body only; GWS needs a session (Basic login, CSRF token) and a JSON content type.
+    if sample.path.startswith("/api/v2/"):
+        headers = {**gws_login(client), **headers}
     headers.setdefault("Authorization", AUTH["Authorization"])
     headers.setdefault("Content-Type", "application/json")
     response = client.request(sample.method, sample.path, content=sample.body, headers=headers)

@@ -13,7 +13,7 @@ from mockserver.call import GWS_MEDIA_TYPES, SUPEROFFICE_MEDIA_TYPES
 from mockserver.negotiation import negotiate, parse_accept
 from mockserver.problems import ERROR_MEDIA_TYPES
 from mockserver.xmlcodec import XmlCodec
-from tests.conftest import AUTH, GWS_SEND, RELAY, SAVE, SEND
+from tests.conftest import AUTH, GWS_SEND, RELAY, SAVE, SEND, gws_login
 
 SUPEROFFICE_READS = [
     "application/json",
@@ -92,7 +92,8 @@ def test_parse_accept_keeps_params_and_clamps_q() -> None:
 def test_negotiation_through_the_app(
     client: TestClient, path: str, body: dict[str, object], accept: str, status: int, content_type: str | None
 ) -> None:
-    response = client.post(path, json=body, headers={**AUTH, "Accept": accept})
+    auth = gws_login(client) if path == GWS_SEND else AUTH
+    response = client.post(path, json=body, headers={**auth, "Accept": accept})
     assert response.status_code == status, response.text
     assert response.headers.get("content-type") == content_type
     if status == 406:
@@ -163,7 +164,7 @@ def expected(operation: str, content_type: str, accept: str | None) -> tuple[int
 def test_negotiation_matrix(client: TestClient, operation: str, content_type: str, accept: str | None) -> None:
     operation_id, path, value = REQUESTS[operation]
     body = encode(operation_id, value, content_type)
-    headers = {**AUTH, "Content-Type": content_type}
+    headers = {**(gws_login(client) if path == GWS_SEND else AUTH), "Content-Type": content_type}
     if accept is not None:
         headers["Accept"] = accept
     status, media_type = expected(operation, content_type, accept)

@@ -35,17 +35,20 @@ OPERATIONS = [
 
 @pytest.fixture(scope="module")
 def twin_apps() -> tuple[Any, Any, Any]:
-    """An app checking its own responses, and the contract as schemathesis reads it."""
-    first = create_app(mock_settings(seed=2024, validate_responses=True))
-    second = create_app(mock_settings(seed=2024, validate_responses=True))
+    """An app checking its own responses, and the contract as schemathesis reads it.
+
+    GWS CSRF protection is off: these properties are about bodies; the session flow has tests of its own.
+    """
+    first = create_app(mock_settings(seed=2024, validate_responses=True, gws_csrf=False))
+    second = create_app(mock_settings(seed=2024, validate_responses=True, gws_csrf=False))
     schema = schemathesis.openapi.from_asgi("/openapi.json", first)
     return first, second, schema
 
 
 @pytest.fixture(scope="module")
 def restart_pair() -> tuple[Any, Any, Any]:
-    first = create_app(mock_settings(seed=2024))
-    second = create_app(mock_settings(seed=2024))
+    first = create_app(mock_settings(seed=2024, gws_csrf=False))
+    second = create_app(mock_settings(seed=2024, gws_csrf=False))
     return first, second, schemathesis.openapi.from_asgi("/openapi.json", first)
 
 

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.conftest import AUTH, SEND
+from tests.test_cometd_clients import python_session
 
 
 def free_port() -> int:
@@ -113,3 +114,11 @@ def test_parallel_sends_are_each_journaled_once_across_workers(server: str) -> N
     assert {r.json()[0]["MessageID"] for r in accepted} == set(ids)
     assert all(item["status"] == "sent" for item in listed["items"])
     assert sorted(m["message_id"] for m in sink if m["message_id"] in set(ids)) == sorted(ids)
+
+
+def test_cometd_notifications_reach_the_client_whichever_worker_serves_it(server: str) -> None:
+    """Handshake, connects and the Send may each land on a different worker; the client hears about its Send."""
+    for prefer, kind in ((None, "StatusChange"), ("notification=error", "Error")):
+        sent, message = asyncio.run(asyncio.wait_for(python_session(server, prefer), timeout=60))
+        assert message["data"]["notificationType"] == kind
+        assert message["data"]["referenceId"] == sent["referenceId"]

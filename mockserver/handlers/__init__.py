@@ -11,6 +11,8 @@ from typing import Any
 MODULES = {
     "v1EMailAgent": "mockserver.handlers.email_agent",
     "gwsEmail": "mockserver.handlers.gws_email",
+    "gwsMe": "mockserver.handlers.gws_me",
+    "gwsNotifications": "mockserver.handlers.gws_notifications",
     "control": "mockserver.handlers.control",
 }
 

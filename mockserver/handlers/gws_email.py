@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
+from starlette.requests import Request
 from starlette.responses import Response
 
 from mockserver import delivery, ingest, mime
 from mockserver.call import GWS_MEDIA_TYPES, Call, begin
+
+FORCED_FAILURE = "Unable to send the e-mail: the mail server refused it (requested by Prefer: notification=error)"
 
 
 def _message(call: Call, email: dict[str, Any], message_id: str) -> EmailMessage:
@@ -38,6 +42,13 @@ async def send(id: str) -> Response:  # noqa: A002 - the contract names the path
     email: dict[str, Any] = body["email"]
     message_id = call.gen.message_id(mime.message_id_domain(email["from"], call.runtime.settings.hostname))
     reference_id = call.runtime.next_reference_id(call.user or "")
+    settings = call.runtime.settings
+    plan = delivery.plan_gws(settings)
+    if call.controls.notification == "error":
+        # Rehearsing the failure path: nothing is delivered, the outbox row and the notification say why.
+        plan = dataclasses.replace(plan, refused=FORCED_FAILURE)
+    delay = call.controls.notification_delay
+    origin = str(Request(call.scope).base_url).rstrip("/")
     await ingest.accept(
         call.runtime,
         ingest.Submission(
@@ -51,8 +62,9 @@ async def send(id: str) -> Response:  # noqa: A002 - the contract names the path
             reference_id=reference_id,
             accepted_at=call.now().value,
             namespace=call.namespace,
+            notice=ingest.Notice(origin, settings.notification_delay if delay is None else delay),
         ),
-        delivery.plan_gws(call.runtime.settings),
+        plan,
         # GWS answers at once; the outcome of the send is reported later as a CometD notification.
         background=True,
     )

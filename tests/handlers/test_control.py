@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 
 from mockserver import create_app
 from mockserver.testing import running_mock
-from tests.conftest import AUTH, GWS_SEND, RELAY, SEND, mock_settings
+from tests.conftest import AUTH, GWS_SEND, RELAY, SEND, gws_login, mock_settings
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_every_door_files_into_the_outbox(client: TestClient) -> None:
         "queueName": "q",
         "email": {"to": ["a@b.no"], "from": "c@d.no", "subject": "via gws"},
     }
-    client.post(GWS_SEND, json=gws, headers=AUTH)
+    client.post(GWS_SEND, json=gws, headers=gws_login(client))
     listed = client.get("/_mock/outbox").json()
     assert listed["count"] == 4
     assert {i["operation"] for i in listed["items"]} == {

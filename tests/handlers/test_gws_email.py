@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from mockserver import create_app
 from mockserver.app import runtime_of
-from tests.conftest import AUTH, GWS_SEND, basic, mock_settings
+from tests.conftest import AUTH, GWS_SEND, basic, gws_login, mock_settings
 
 SAMPLE: dict[str, Any] = {
     "operationName": "Send",
@@ -30,9 +30,11 @@ SAMPLE: dict[str, Any] = {
 def test_send_answers_status_zero_with_a_reference_id_per_user() -> None:
     app = create_app(mock_settings(seed=9))
     with app.test_client() as client:
-        first = client.post(GWS_SEND, json=SAMPLE, headers=AUTH).json()
-        second = client.post(GWS_SEND, json=SAMPLE, headers=AUTH).json()
-        other = client.post(GWS_SEND, json=SAMPLE, headers={"Authorization": basic("agent2", "pw")}).json()
+        session = gws_login(client)
+        first = client.post(GWS_SEND, json=SAMPLE, headers=session).json()
+        second = client.post(GWS_SEND, json=SAMPLE, headers=session).json()
+        other_session = gws_login(client, basic("agent2", "pw"))
+        other = client.post(GWS_SEND, json=SAMPLE, headers=other_session).json()
     assert first == {"statusCode": 0, "referenceId": 1}
     assert second == {"statusCode": 0, "referenceId": 2}
     assert other == {"statusCode": 0, "referenceId": 1}
@@ -76,7 +78,7 @@ def without(path: str) -> dict[str, Any]:
 def test_invalid_send_gets_the_documented_status_code(
     client: TestClient, body: dict[str, Any], code: int, text: str
 ) -> None:
-    response = client.post(GWS_SEND, json=body, headers=AUTH)
+    response = client.post(GWS_SEND, json=body, headers=gws_login(client))
     assert response.status_code == 400
     payload = response.json()
     assert set(payload) == {"statusCode", "statusMessage"}
@@ -85,18 +87,22 @@ def test_invalid_send_gets_the_documented_status_code(
 
 
 def test_interaction_id_must_look_like_one(client: TestClient) -> None:
-    response = client.post("/api/v2/me/emails/short", json=SAMPLE, headers=AUTH)
+    response = client.post("/api/v2/me/emails/short", json=SAMPLE, headers=gws_login(client))
     assert response.status_code == 400
     assert response.json()["statusCode"] == 2
 
 
 def test_gws_errors_never_use_the_superoffice_shape(client: TestClient) -> None:
+    client.cookies.clear()
+    anonymous = client.post(GWS_SEND, json=SAMPLE)
+    session = gws_login(client)
     for response in (
-        client.post(GWS_SEND, json=SAMPLE),
-        client.post(GWS_SEND, content=b"{", headers={**AUTH, "Content-Type": "application/json"}),
-        client.post(GWS_SEND, content=b"x", headers={**AUTH, "Content-Type": "text/plain"}),
+        anonymous,
+        client.post(GWS_SEND, content=b"{", headers={**session, "Content-Type": "application/json"}),
+        client.post(GWS_SEND, content=b"x", headers={**session, "Content-Type": "text/plain"}),
         client.get(GWS_SEND, headers=AUTH),
-        client.post("/api/v2/me/nothing-here", json=SAMPLE, headers=AUTH),
+        client.post("/api/v2/me/nothing-here", json=SAMPLE, headers=session),
+        client.post(GWS_SEND, json=SAMPLE, headers=AUTH),  # no CSRF token
     ):
         assert set(response.json()) == {"statusCode", "statusMessage"}, response.text
         assert response.json()["statusCode"] > 0

@@ -1,0 +1,389 @@
+"""A Bayeux 1.0 (CometD) long-polling server: what GWS clients need to hear about their e-mails.
+
+Implemented: `/meta/handshake`, `/meta/connect` (long-polling, held until something is queued or the
+advised timeout passes), `/meta/subscribe`, `/meta/unsubscribe` and `/meta/disconnect`, several messages
+per request (a batch; a `/meta/connect` in it is answered last), and the error replies real clients act on
+(`402::Unknown client` with `reconnect: handshake` advice). Clients may not publish: GWS only talks.
+
+Clients, subscriptions and queued events live in the outbox's SQLite file, so that a client whose requests
+land on different workers of a multi-worker server still gets everything; a held connect wakes at once for
+events published in its own process and polls for the others'. Each client's queue is bounded
+(`bayeux_max_queue`, oldest dropped first), and a client that stops polling for `bayeux_max_interval` is
+dropped together with its queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from mockserver.outbox import Outbox
+
+logger = logging.getLogger("mockserver.bayeux")
+
+HANDSHAKE = "/meta/handshake"
+CONNECT = "/meta/connect"
+SUBSCRIBE = "/meta/subscribe"
+UNSUBSCRIBE = "/meta/unsubscribe"
+DISCONNECT = "/meta/disconnect"
+LONG_POLLING = "long-polling"
+VERSION = "1.0"
+# How often a held connect looks for events published by other workers.
+POLL_SECONDS = 0.1
+# Bayeux channel names: /segment/segment…, the last segment may be the wildcard * or **.
+_CHANNEL = re.compile(r"^(/[A-Za-z0-9_.!~()$@:+\-]+)+$")
+_PATTERN = re.compile(r"^(/[A-Za-z0-9_.!~()$@:+\-]+)*/(\*|\*\*|[A-Za-z0-9_.!~()$@:+\-]+)$")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS bayeux_clients (
+    client_id TEXT PRIMARY KEY,
+    user TEXT NOT NULL,
+    connects INTEGER NOT NULL DEFAULT 0,
+    expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS bayeux_subscriptions (
+    client_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    PRIMARY KEY (client_id, channel)
+);
+CREATE TABLE IF NOT EXISTS bayeux_queue (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    client_id TEXT NOT NULL,
+    message BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS bayeux_queue_client ON bayeux_queue (client_id, id);
+"""
+
+
+@dataclass(frozen=True)
+class Config:
+    timeout_ms: int = 30_000
+    max_interval_ms: int = 10_000
+    max_queue: int = 1000
+
+
+def channel_matches(pattern: str, channel: str) -> bool:
+    """Bayeux wildcards: `/a/*` matches `/a/b` only, `/a/**` matches `/a/b` and `/a/b/c`."""
+    if pattern == channel:
+        return True
+    if pattern.endswith("/**"):
+        return channel.startswith(pattern[:-2]) and len(channel) > len(pattern) - 2
+    if pattern.endswith("/*"):
+        prefix = pattern[:-1]
+        return channel.startswith(prefix) and "/" not in channel[len(prefix) :] and len(channel) > len(prefix)
+    return False
+
+
+class Bayeux:
+    """The protocol engine; `handle()` answers one HTTP request's batch for an authenticated user."""
+
+    def __init__(self, db: Outbox, config: Config) -> None:
+        self.db = db
+        self.config = config
+        # Held connects of this process, by client id, woken by local publishes and disconnects.
+        self._held: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
+        with db.locked() as conn:
+            conn.executescript(SCHEMA)
+
+    @property
+    def advice(self) -> dict[str, Any]:
+        # interval must stay 0: aiocometd sleeps it as seconds, the JavaScript client as milliseconds.
+        return {"reconnect": "retry", "interval": 0, "timeout": self.config.timeout_ms}
+
+    # -- the protocol ---------------------------------------------------------------------------------
+
+    async def handle(self, batch: Sequence[Any], user: str, gone: asyncio.Event | None = None) -> list[dict[str, Any]]:
+        """The replies to one request's messages; `gone` is set when the HTTP client hangs up."""
+        replies: list[dict[str, Any]] = []
+        connect: dict[str, Any] | None = None
+        for message in batch:
+            if not isinstance(message, dict):
+                replies.append({"successful": False, "error": "400::Malformed message: not a JSON object"})
+                continue
+            channel = message.get("channel")
+            if not isinstance(channel, str) or not channel:
+                replies.append(_failure(message, "400::Malformed message: channel missing"))
+            elif channel == CONNECT:
+                if connect is not None:
+                    replies.append(_failure(message, "400::Only one /meta/connect per request"))
+                else:
+                    connect = message
+            elif channel == HANDSHAKE:
+                replies.append(self._handshake(message, user))
+            elif channel in (SUBSCRIBE, UNSUBSCRIBE):
+                replies.append(self._subscription(message, user, subscribe=channel == SUBSCRIBE))
+            elif channel == DISCONNECT:
+                replies.append(self._disconnect(message, user))
+            elif channel.startswith("/meta/"):
+                replies.append(_failure(message, f"400::{channel}::Unknown meta channel"))
+            else:
+                replies.append(self._client_publish(message, user))
+        if connect is not None:
+            # Answered last, so that a batch's subscriptions are in place before the connect returns events.
+            replies.extend(await self._connect(connect, user, hold=len(batch) == 1, gone=gone))
+        return replies
+
+    def _handshake(self, message: dict[str, Any], user: str) -> dict[str, Any]:
+        types = message.get("supportedConnectionTypes")
+        if not isinstance(types, list) or LONG_POLLING not in types:
+            offered = ",".join(str(t) for t in types) if isinstance(types, list) else ""
+            return _failure(
+                message,
+                f"301::{offered}::Unsupported connection types",
+                supportedConnectionTypes=[LONG_POLLING],
+                advice={"reconnect": "none", "interval": 0},
+            )
+        client_id = secrets.token_hex(16)
+        self.sweep()
+        with self.db.locked() as conn:
+            conn.execute(
+                "INSERT INTO bayeux_clients (client_id, user, expires_at) VALUES (?, ?, ?)",
+                (client_id, user, time.time() + self.config.max_interval_ms / 1000),
+            )
+        return _reply(
+            message,
+            successful=True,
+            clientId=client_id,
+            version=VERSION,
+            minimumVersion=VERSION,
+            supportedConnectionTypes=[LONG_POLLING],
+            advice=self.advice,
+        )
+
+    def _known(self, message: dict[str, Any], user: str) -> tuple[str | None, dict[str, Any] | None]:
+        """(client id, None) for a client of this user, else (None, the 402 reply that sends it back to handshake)."""
+        client_id = message.get("clientId")
+        if isinstance(client_id, str):
+            with self.db.locked() as conn:
+                row = conn.execute(
+                    "SELECT user FROM bayeux_clients WHERE client_id = ? AND expires_at >= ?", (client_id, time.time())
+                ).fetchone()
+            # Another user's client id is as unknown as a made-up one.
+            if row is not None and row["user"] == user:
+                return client_id, None
+        return None, _failure(message, "402::Unknown client", advice={"reconnect": "handshake", "interval": 0})
+
+    def _subscription(self, message: dict[str, Any], user: str, *, subscribe: bool) -> dict[str, Any]:
+        client_id, unknown = self._known(message, user)
+        if unknown is not None:
+            return unknown
+        wanted = message.get("subscription")
+        channels = wanted if isinstance(wanted, list) else [wanted]
+        echo = {"subscription": wanted} if wanted is not None else {}
+        bad = [c for c in channels if not isinstance(c, str) or not _PATTERN.match(c) or c.startswith("/meta/")]
+        if not channels or bad:
+            shown = ",".join(str(c) for c in bad) if bad else ""
+            return _failure(message, f"403::{shown}::Invalid subscription", clientId=client_id, **echo)
+        with self.db.locked() as conn:
+            if subscribe:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO bayeux_subscriptions (client_id, channel) VALUES (?, ?)",
+                    [(client_id, c) for c in channels],
+                )
+            else:
+                conn.executemany(
+                    "DELETE FROM bayeux_subscriptions WHERE client_id = ? AND channel = ?",
+                    [(client_id, c) for c in channels],
+                )
+        return _reply(message, successful=True, clientId=client_id, **echo)
+
+    def _disconnect(self, message: dict[str, Any], user: str) -> dict[str, Any]:
+        client_id, unknown = self._known(message, user)
+        if unknown is not None:
+            return unknown
+        assert client_id is not None
+        self._drop([client_id])
+        return _reply(message, successful=True, clientId=client_id)
+
+    def _client_publish(self, message: dict[str, Any], user: str) -> dict[str, Any]:
+        client_id, unknown = self._known(message, user)
+        if unknown is not None:
+            return unknown
+        if not _CHANNEL.match(str(message["channel"])):
+            return _failure(message, f"400::{message['channel']}::Invalid channel", clientId=client_id)
+        return _failure(message, "403::Publish denied", clientId=client_id)
+
+    async def _connect(
+        self, message: dict[str, Any], user: str, *, hold: bool, gone: asyncio.Event | None
+    ) -> list[dict[str, Any]]:
+        client_id, unknown = self._known(message, user)
+        if unknown is not None:
+            return [unknown]
+        assert client_id is not None
+        connection_type = message.get("connectionType", LONG_POLLING)
+        if connection_type != LONG_POLLING:
+            return [_failure(message, f"400::{connection_type}::Unsupported connection type", clientId=client_id)]
+        advice = message.get("advice")
+        answer_now = isinstance(advice, dict) and advice.get("timeout") == 0
+        with self.db.locked() as conn:
+            row = conn.execute(
+                "UPDATE bayeux_clients SET connects = connects + 1, expires_at = ? WHERE client_id = ? "
+                "RETURNING connects",
+                (time.time() + (self.config.timeout_ms + self.config.max_interval_ms) / 1000, client_id),
+            ).fetchone()
+        # The first connect after a handshake is answered at once: clients wait for it before they subscribe.
+        answer_now = answer_now or not hold or row is None or int(row["connects"]) == 1
+        events = self._drain(client_id)
+        if not events and not answer_now:
+            events, disconnected = await self._hold(client_id, gone or asyncio.Event())
+            if disconnected:
+                return [*events, _reply(message, successful=True, clientId=client_id, advice={"reconnect": "none"})]
+        with self.db.locked() as conn:
+            conn.execute(
+                "UPDATE bayeux_clients SET expires_at = ? WHERE client_id = ?",
+                (time.time() + self.config.max_interval_ms / 1000, client_id),
+            )
+        return [*events, _reply(message, successful=True, clientId=client_id, advice=self.advice)]
+
+    async def _hold(self, client_id: str, gone: asyncio.Event) -> tuple[list[dict[str, Any]], bool]:
+        """Wait until events are queued for the client, it disconnects (True), or the timeout passes.
+
+        Events are taken from the queue only to be answered at once: a client that hung up (`gone`) leaves
+        them queued for its next connect.
+        """
+        self._wake(client_id)  # a newer connect of the same client takes over; the older one answers now
+        wake = asyncio.Event()
+        self._held[client_id] = (asyncio.get_running_loop(), wake)
+        deadline = time.monotonic() + self.config.timeout_ms / 1000
+        hung_up = asyncio.get_running_loop().create_task(gone.wait())
+        try:
+            while True:
+                wake.clear()
+                if gone.is_set():
+                    return [], False
+                events = self._drain(client_id)
+                if events:
+                    return events, False
+                if not self._exists(client_id):
+                    return [], True
+                if self._held.get(client_id, (None, None))[1] is not wake:
+                    return [], False
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return [], False
+                woken = asyncio.get_running_loop().create_task(wake.wait())
+                await asyncio.wait(
+                    {woken, hung_up}, timeout=min(remaining, POLL_SECONDS), return_when="FIRST_COMPLETED"
+                )
+                woken.cancel()
+        finally:
+            hung_up.cancel()
+            if self._held.get(client_id, (None, None))[1] is wake:
+                del self._held[client_id]
+
+    # -- state ----------------------------------------------------------------------------------------
+
+    def _exists(self, client_id: str) -> bool:
+        with self.db.locked() as conn:
+            return conn.execute("SELECT 1 FROM bayeux_clients WHERE client_id = ?", (client_id,)).fetchone() is not None
+
+    def _drain(self, client_id: str) -> list[dict[str, Any]]:
+        with self.db.locked() as conn:
+            rows = conn.execute(
+                "SELECT id, message FROM bayeux_queue WHERE client_id = ? ORDER BY id", (client_id,)
+            ).fetchall()
+            if rows:
+                conn.execute("DELETE FROM bayeux_queue WHERE client_id = ? AND id <= ?", (client_id, rows[-1]["id"]))
+        return [orjson.loads(row["message"]) for row in rows]
+
+    def _drop(self, client_ids: Sequence[str]) -> None:
+        with self.db.locked() as conn:
+            for table in ("bayeux_clients", "bayeux_subscriptions", "bayeux_queue"):
+                conn.executemany(f"DELETE FROM {table} WHERE client_id = ?", [(c,) for c in client_ids])
+        for client_id in client_ids:
+            self._wake(client_id)
+
+    def forget(self) -> int:
+        """Drop every client, as a server restart does: each must handshake again (`402::Unknown client`)."""
+        with self.db.locked() as conn:
+            ids = [str(row[0]) for row in conn.execute("SELECT client_id FROM bayeux_clients").fetchall()]
+        self._drop(ids)
+        return len(ids)
+
+    def _wake(self, client_id: str) -> None:
+        """Wake the client's held connect, if this process holds one; publishers may run on other threads."""
+        held = self._held.get(client_id)
+        if held is not None:
+            loop, event = held
+            loop.call_soon_threadsafe(event.set)
+
+    def sweep(self) -> int:
+        """Drop clients that stopped polling, with their subscriptions and queued events."""
+        with self.db.locked() as conn:
+            expired = [
+                str(row[0])
+                for row in conn.execute(
+                    "SELECT client_id FROM bayeux_clients WHERE expires_at < ?", (time.time(),)
+                ).fetchall()
+            ]
+        if expired:
+            self._drop(expired)
+            logger.info("dropped %d CometD client(s) that stopped polling", len(expired))
+        return len(expired)
+
+    def publish(self, user: str, channel: str, data: dict[str, Any]) -> int:
+        """Queue an event for every client of `user` subscribed to `channel`; the number of clients reached."""
+        with self.db.locked() as conn:
+            rows = conn.execute(
+                "SELECT s.client_id, s.channel FROM bayeux_subscriptions s JOIN bayeux_clients c "
+                "ON c.client_id = s.client_id WHERE c.user = ? AND c.expires_at >= ?",
+                (user, time.time()),
+            ).fetchall()
+            targets = sorted({str(row[0]) for row in rows if channel_matches(str(row[1]), channel)})
+            event = orjson.dumps({"channel": channel, "data": data})
+            for client_id in targets:
+                conn.execute("INSERT INTO bayeux_queue (client_id, message) VALUES (?, ?)", (client_id, event))
+                dropped = conn.execute(
+                    "DELETE FROM bayeux_queue WHERE client_id = ? AND id NOT IN "
+                    "(SELECT id FROM bayeux_queue WHERE client_id = ? ORDER BY id DESC LIMIT ?)",
+                    (client_id, client_id, self.config.max_queue),
+                ).rowcount
+                if dropped:
+                    logger.warning("CometD client %s… is not polling: dropped %d old event(s)", client_id[:6], dropped)
+        for client_id in targets:
+            self._wake(client_id)
+        return len(targets)
+
+    def stats(self) -> dict[str, int]:
+        with self.db.locked() as conn:
+            return {
+                table: int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+                for table in ("bayeux_clients", "bayeux_subscriptions", "bayeux_queue")
+            }
+
+    async def run_sweeper(self) -> None:
+        """Sweep until cancelled (started with the app)."""
+        period = max(0.05, min(1.0, self.config.max_interval_ms / 4000))
+        while True:
+            await asyncio.sleep(period)
+            try:
+                self.sweep()
+            except Exception:
+                logger.exception("CometD sweep failed")
+
+
+def _reply(message: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """A reply echoes the request's channel and id: clients match replies to requests by id."""
+    reply: dict[str, Any] = {"channel": message["channel"]}
+    if "id" in message:
+        reply["id"] = message["id"]
+    reply.update(fields)
+    return reply
+
+
+def _failure(message: dict[str, Any], error: str, **fields: Any) -> dict[str, Any]:
+    reply: dict[str, Any] = {}
+    if isinstance(message.get("channel"), str):
+        reply["channel"] = message["channel"]
+    if "id" in message:
+        reply["id"] = message["id"]
+    reply.update(successful=False, error=error, **fields)
+    return reply

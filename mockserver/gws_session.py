@@ -1,0 +1,200 @@
+"""Genesys Web Services sessions and CSRF protection, the way GWS (Spring Security) does them.
+
+* A `GET` under `/api/v2/` with valid Basic credentials opens an HTTP session: `Set-Cookie: JSESSIONID=…`.
+* With CSRF protection on (the default, as `enableCsrfProtection: true`), every GET that belongs to a session
+  answers `X-CSRF-HEADER: X-CSRF-TOKEN` and `X-CSRF-TOKEN: <uuid>`, and every POST/PUT/DELETE must send that
+  token together with the session cookie; otherwise `403 Missing or invalid Csrf token`, before
+  authentication and before the body is read, as Spring's CsrfFilter does.
+* The CometD endpoint is exempt: the Bayeux protocol carries its own client id, and its clients post
+  without custom headers.
+
+Sessions and the per-user `referenceId` counters live in the outbox's SQLite file, so every worker of a
+multi-worker server knows every session.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import secrets
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from http.cookies import CookieError, SimpleCookie
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mockserver import problems
+from mockserver.auth import GWS_SESSION_KEY, check_user
+from mockserver.outbox import Outbox
+from mockserver.settings import Settings
+
+SESSION_COOKIE = "JSESSIONID"
+CSRF_HEADER = "X-CSRF-HEADER"
+CSRF_TOKEN = "X-CSRF-TOKEN"
+CSRF_MESSAGE = "Missing or invalid Csrf token"
+NOTIFICATIONS_PATH = "/api/v2/notifications"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS gws_sessions (
+    id TEXT PRIMARY KEY,
+    user TEXT NOT NULL,
+    csrf TEXT NOT NULL,
+    channels TEXT NOT NULL DEFAULT '',
+    expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS gws_counters (user TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Session:
+    id: str
+    user: str
+    csrf: str
+    channels: tuple[str, ...] = ()
+
+
+class Sessions:
+    """Open GWS sessions, each expiring after `idle_seconds` without a request."""
+
+    def __init__(self, db: Outbox, idle_seconds: float) -> None:
+        self.db = db
+        self.idle_seconds = idle_seconds
+        with db.locked() as conn:
+            conn.executescript(SCHEMA)
+
+    def create(self, user: str) -> Session:
+        # Jetty-style session ids: 26 lowercase letters and digits; the CSRF token is a UUID, as in Spring.
+        session = Session(id=_session_id(), user=user, csrf=str(uuid.uuid4()))
+        with self.db.locked() as conn:
+            conn.execute("DELETE FROM gws_sessions WHERE expires_at < ?", (time.time(),))
+            conn.execute(
+                "INSERT INTO gws_sessions (id, user, csrf, expires_at) VALUES (?, ?, ?, ?)",
+                (session.id, user, session.csrf, time.time() + self.idle_seconds),
+            )
+        return session
+
+    def get(self, session_id: str) -> Session | None:
+        """The live session with this id, its idle timer restarted; None when unknown or expired."""
+        now = time.time()
+        with self.db.locked() as conn:
+            row = conn.execute(
+                "SELECT id, user, csrf, channels FROM gws_sessions WHERE id = ? AND expires_at >= ?", (session_id, now)
+            ).fetchone()
+            if row is None:
+                return None
+            conn.execute("UPDATE gws_sessions SET expires_at = ? WHERE id = ?", (now + self.idle_seconds, session_id))
+        channels = tuple(c for c in str(row["channels"]).split(",") if c)
+        return Session(str(row["id"]), str(row["user"]), str(row["csrf"]), channels)
+
+    def set_channels(self, session_id: str, channels: Iterable[str]) -> None:
+        with self.db.locked() as conn:
+            conn.execute("UPDATE gws_sessions SET channels = ? WHERE id = ?", (",".join(channels), session_id))
+
+    def end(self, session_id: str) -> None:
+        with self.db.locked() as conn:
+            conn.execute("DELETE FROM gws_sessions WHERE id = ?", (session_id,))
+
+    def next_reference_id(self, user: str) -> int:
+        """1, 2, 3 … per user, shared by every worker: a notification repeats the id of its request."""
+        with self.db.locked() as conn:
+            row = conn.execute(
+                "INSERT INTO gws_counters (user, value) VALUES (?, 1) "
+                "ON CONFLICT (user) DO UPDATE SET value = value + 1 RETURNING value",
+                (user,),
+            ).fetchone()
+        return int(row[0])
+
+
+def _session_id() -> str:
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    return "".join(secrets.choice(alphabet) for _ in range(26))
+
+
+def cookie_value(headers: Headers, name: str) -> str | None:
+    found = None
+    for header in headers.getlist("cookie"):
+        cookies: SimpleCookie = SimpleCookie()
+        try:
+            cookies.load(header)
+        except CookieError:
+            continue
+        morsel = cookies.get(name)
+        if morsel is not None:
+            found = morsel.value
+    return found
+
+
+def basic_credentials(headers: Headers) -> tuple[str, str] | None:
+    """(user, password) of an `Authorization: Basic …` header, None when absent or malformed."""
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, colon, password = decoded.partition(":")
+    return (user, password) if colon else None
+
+
+class GwsSessionMiddleware:
+    """Opens and finds GWS sessions and enforces CSRF; sits inside the exception middleware, so a refusal
+    comes out in the GWS error shape."""
+
+    def __init__(self, app: ASGIApp, sessions: Sessions, settings: Settings) -> None:
+        self.app = app
+        self.sessions = sessions
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or not problems.is_gws(path):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        method = scope["method"]
+        session_id = cookie_value(headers, SESSION_COOKIE)
+        session = self.sessions.get(session_id) if session_id else None
+        credentials = basic_credentials(headers)
+        user = credentials[0] if credentials and check_user(*credentials, self.settings) else None
+        if session is not None and user is not None and user != session.user:
+            session = None  # someone else logging in from the same browser gets a session of their own
+        created = False
+        if session is None and user is not None and method == "GET":
+            session = self.sessions.create(user)
+            created = True
+        scope[GWS_SESSION_KEY] = session
+        if (
+            self.settings.gws_csrf
+            and method in UNSAFE_METHODS
+            and not (path == NOTIFICATIONS_PATH or path.startswith(NOTIFICATIONS_PATH + "/"))
+        ):
+            token = headers.get(CSRF_TOKEN.lower(), "")
+            if session is None or not token or not hmac.compare_digest(token.encode(), session.csrf.encode()):
+                raise problems.MockProblem(403, CSRF_MESSAGE, gws_code=3)
+        if session is None:
+            await self.app(scope, receive, send)
+            return
+        added: list[tuple[str, str]] = []
+        if created:
+            added.append(("Set-Cookie", f"{SESSION_COOKIE}={session.id}; Path=/; HttpOnly"))
+        if method == "GET" and self.settings.gws_csrf:
+            added += [(CSRF_HEADER, CSRF_TOKEN), (CSRF_TOKEN, session.csrf)]
+        if not added:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_session(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response_headers = MutableHeaders(scope=message)
+                for name, value in added:
+                    response_headers.append(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_session)

@@ -1,0 +1,492 @@
+"""The CometD (Bayeux) endpoint: the protocol, its errors, its bounds, and the notifications after Send.
+
+Messages here are written the way the real clients send them (see tests/test_cometd_clients.py for the
+clients themselves). Tests that hold a connect open run a real server on a loopback port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from mockserver import create_app
+from mockserver.app import runtime_of
+from mockserver.bayeux import channel_matches
+from mockserver.outbox import Filters
+from mockserver.settings import Settings
+from mockserver.testing import RunningMock, running_mock
+from tests.conftest import AUTH, GWS_SEND, basic, gws_login, mock_settings
+
+NOTIFY = "/api/v2/notifications"
+SEND_BODY: dict[str, Any] = {
+    "operationName": "Send",
+    "queueName": "Forwarde-mails",
+    "email": {
+        "body": "Feelslikegood.",
+        "to": ["qwerty@gplus-w2k3-gf80", "bruce.one@witcher.xyz"],
+        "from": "htcc@gplus-w2k3-gf80",
+        "subject": "HelloEmail",
+    },
+}
+
+
+def handshake_message(message_id: str = "1") -> dict[str, Any]:
+    return {
+        "id": message_id,
+        "version": "1.0",
+        "minimumVersion": "1.0",
+        "channel": "/meta/handshake",
+        "supportedConnectionTypes": ["long-polling", "callback-polling"],
+        "advice": {"timeout": 60000, "interval": 0},
+    }
+
+
+def connect_message(client_id: str, message_id: str = "3", *, first: bool = False) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "id": message_id,
+        "channel": "/meta/connect",
+        "connectionType": "long-polling",
+        "clientId": client_id,
+    }
+    if first:
+        message["advice"] = {"timeout": 0}
+    return message
+
+
+def subscribe_message(client_id: str, channel: Any = "/v2/me/emails", message_id: str = "2") -> dict[str, Any]:
+    return {"id": message_id, "channel": "/meta/subscribe", "subscription": channel, "clientId": client_id}
+
+
+def bayeux(client: TestClient, *messages: Any, auth: dict[str, str] | None = None, suffix: str = "") -> Any:
+    response = client.post(NOTIFY + suffix, json=list(messages), headers=auth or AUTH)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json; charset=utf-8"
+    return response.json()
+
+
+def subscribed_client(client: TestClient, auth: dict[str, str] | None = None) -> str:
+    [reply] = bayeux(client, handshake_message(), auth=auth, suffix="/handshake")
+    client_id = str(reply["clientId"])
+    [connected] = bayeux(client, connect_message(client_id, first=True), auth=auth, suffix="/connect")
+    assert connected["successful"] is True
+    [sub] = bayeux(client, subscribe_message(client_id), auth=auth, suffix="/")
+    assert sub["successful"] is True
+    return client_id
+
+
+@pytest.fixture
+def app_client() -> Iterator[TestClient]:
+    with create_app(mock_settings(seed=3)).test_client() as client:
+        yield client
+
+
+# -- the protocol, message by message -------------------------------------------------------------------
+
+
+def test_handshake_reply_has_what_real_clients_need(app_client: TestClient) -> None:
+    [reply] = bayeux(app_client, handshake_message("7"), suffix="/handshake")
+    assert reply["channel"] == "/meta/handshake" and reply["id"] == "7" and reply["successful"] is True
+    assert reply["supportedConnectionTypes"] == ["long-polling"]
+    assert reply["advice"] == {"reconnect": "retry", "interval": 0, "timeout": 30000}
+    assert len(reply["clientId"]) == 32 and reply["version"] == "1.0"
+
+
+def test_a_single_message_object_is_answered_too(app_client: TestClient) -> None:
+    response = app_client.post(NOTIFY, json=handshake_message(), headers=AUTH)
+    assert response.json()[0]["successful"] is True
+
+
+def test_handshake_without_long_polling_is_refused(app_client: TestClient) -> None:
+    message = {**handshake_message(), "supportedConnectionTypes": ["websocket"]}
+    [reply] = bayeux(app_client, message)
+    assert reply["successful"] is False and reply["error"].startswith("301::websocket::")
+    assert reply["supportedConnectionTypes"] == ["long-polling"]
+
+
+def test_first_connect_is_answered_at_once_and_subscriptions_are_echoed(app_client: TestClient) -> None:
+    [hs] = bayeux(app_client, handshake_message())
+    client_id = hs["clientId"]
+    started = time.monotonic()
+    [connected] = bayeux(app_client, connect_message(client_id), suffix="/connect")  # no advice: still the first
+    assert time.monotonic() - started < 5  # not held for the 30 s long-poll timeout
+    assert connected == {
+        "channel": "/meta/connect",
+        "id": "3",
+        "successful": True,
+        "clientId": client_id,
+        "advice": {"reconnect": "retry", "interval": 0, "timeout": 30000},
+    }
+    [sub] = bayeux(app_client, subscribe_message(client_id, ["/v2/me/emails", "/v2/me/*"]))
+    assert sub["subscription"] == ["/v2/me/emails", "/v2/me/*"] and sub["successful"] is True
+    [unsub] = bayeux(app_client, {**subscribe_message(client_id, "/v2/me/*"), "channel": "/meta/unsubscribe"})
+    assert unsub["successful"] is True and unsub["subscription"] == "/v2/me/*"
+
+
+@pytest.mark.parametrize("meta", ["/meta/connect", "/meta/subscribe", "/meta/unsubscribe", "/meta/disconnect"])
+def test_unknown_client_is_sent_back_to_handshake(app_client: TestClient, meta: str) -> None:
+    [reply] = bayeux(app_client, {"id": "9", "channel": meta, "clientId": "nobody", "subscription": "/v2/me/emails"})
+    assert reply == {
+        "channel": meta,
+        "id": "9",
+        "successful": False,
+        "error": "402::Unknown client",
+        "advice": {"reconnect": "handshake", "interval": 0},
+    }
+
+
+def test_another_users_client_id_is_unknown(app_client: TestClient) -> None:
+    [hs] = bayeux(app_client, handshake_message())
+    other = {"Authorization": basic("someone-else", "pw")}
+    [reply] = bayeux(app_client, subscribe_message(hs["clientId"]), auth=other)
+    assert reply["error"] == "402::Unknown client"
+
+
+def test_a_malformed_message_gets_its_own_error_and_the_rest_is_served(app_client: TestClient) -> None:
+    replies = bayeux(
+        app_client,
+        {"id": "1"},  # no channel
+        {"id": "2", "channel": "/meta/dance"},
+        handshake_message("3"),
+    )
+    assert replies[0] == {"id": "1", "successful": False, "error": "400::Malformed message: channel missing"}
+    assert replies[1]["error"] == "400::/meta/dance::Unknown meta channel"
+    assert replies[2]["id"] == "3" and replies[2]["successful"] is True
+
+
+@pytest.mark.parametrize("subscription", ["v2/me/emails", "/meta/handshake", "/v2/**/x", "", ["/ok", 5]], ids=repr)
+def test_invalid_subscriptions_are_refused(app_client: TestClient, subscription: Any) -> None:
+    [hs] = bayeux(app_client, handshake_message())
+    response = app_client.post(NOTIFY, json=[subscribe_message(hs["clientId"], subscription)], headers=AUTH)
+    if isinstance(subscription, list):
+        assert response.status_code == 400  # a wrongly typed field is a contract violation: the whole request
+        assert response.json()[0]["successful"] is False
+        return
+    [reply] = response.json()
+    assert reply["successful"] is False and reply["error"].endswith("::Invalid subscription")
+    assert reply["subscription"] == subscription
+
+
+def test_clients_may_not_publish(app_client: TestClient) -> None:
+    [hs] = bayeux(app_client, handshake_message())
+    [reply] = bayeux(app_client, {"id": "5", "channel": "/v2/me/emails", "data": {"x": 1}, "clientId": hs["clientId"]})
+    assert reply["successful"] is False and reply["error"] == "403::Publish denied"
+
+
+def test_only_one_connect_per_request(app_client: TestClient) -> None:
+    [hs] = bayeux(app_client, handshake_message())
+    replies = bayeux(app_client, connect_message(hs["clientId"], "a"), connect_message(hs["clientId"], "b"))
+    assert replies[0]["id"] == "b" and replies[0]["error"] == "400::Only one /meta/connect per request"
+    assert replies[1]["id"] == "a" and replies[1]["successful"] is True
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "status"),
+    [
+        (b"{not json", "application/json", 400),
+        (b"42", "application/json", 400),
+        (b"[1, 2]", "application/json", 400),
+        (b'[{"channel": 5}]', "application/json", 400),
+        (b"[]", "text/plain", 415),
+    ],
+)
+def test_bodies_that_are_not_messages_get_a_bayeux_failure_never_a_500(
+    app_client: TestClient, content: bytes, content_type: str, status: int
+) -> None:
+    response = app_client.post(NOTIFY, content=content, headers={**AUTH, "Content-Type": content_type})
+    assert response.status_code == status
+    [failure] = response.json()
+    assert failure["successful"] is False and failure["error"].startswith(f"{status}::")
+
+
+def test_the_endpoint_needs_a_session_or_credentials(app_client: TestClient) -> None:
+    app_client.cookies.clear()
+    response = app_client.post(NOTIFY, json=[handshake_message()])
+    assert response.status_code == 401
+    assert response.json()[0]["error"].startswith("401::")
+    gws_login(app_client)  # the session cookie alone will do, as in a browser, and needs no CSRF token
+    assert app_client.post(NOTIFY, json=[handshake_message()]).json()[0]["successful"] is True
+
+
+def test_an_empty_batch_gets_an_empty_answer(app_client: TestClient) -> None:
+    assert bayeux(app_client) == []
+
+
+@pytest.mark.parametrize(
+    ("pattern", "channel", "matches"),
+    [
+        ("/v2/me/emails", "/v2/me/emails", True),
+        ("/v2/me/*", "/v2/me/emails", True),
+        ("/v2/me/*", "/v2/me/emails/x", False),
+        ("/v2/**", "/v2/me/emails", True),
+        ("/v2/**", "/v2", False),
+        ("/v2/me/calls", "/v2/me/emails", False),
+    ],
+)
+def test_wildcard_subscriptions(pattern: str, channel: str, matches: bool) -> None:
+    assert channel_matches(pattern, channel) is matches
+
+
+# -- notifications after Send --------------------------------------------------------------------------
+
+
+def test_send_is_followed_by_its_status_change_notification(app_client: TestClient) -> None:
+    session = gws_login(app_client)
+    client_id = subscribed_client(app_client)
+    sent = app_client.post(GWS_SEND, json=SEND_BODY, headers=session).json()
+    events = wait_for_events(app_client, client_id)
+    assert events[0]["channel"] == "/v2/me/emails"
+    data = events[0]["data"]
+    assert list(data) == ["referenceId", "notificationType", "messageType", "email"]  # the seed page's order
+    assert data["referenceId"] == sent["referenceId"]
+    assert data["notificationType"] == "StatusChange" and data["messageType"] == "EmailStateChangeMessage"
+    email = data["email"]
+    assert email["state"] == "Sent" and email["capabilities"] == [] and email["id"] == "0071023821aec011"
+    assert email["uri"] == "http://testserver/api/v2/email/0071023821aec011"
+    assert email["to"] == SEND_BODY["email"]["to"] and email["from"] == SEND_BODY["email"]["from"]
+    assert email["subject"] == "HelloEmail" and email["body"] == "Feelslikegood." and email["mime"] == "text/html"
+    assert email["userData"]["FromAddress"] == "qwerty@gplus-w2k3-gf80"
+    assert len(email["userData"]["ContactId"]) == 16
+
+
+def test_the_error_path_can_be_rehearsed(app_client: TestClient) -> None:
+    session = gws_login(app_client)
+    client_id = subscribed_client(app_client)
+    sent = app_client.post(GWS_SEND, json=SEND_BODY, headers={**session, "Prefer": "notification=error"})
+    assert sent.status_code == 200 and sent.headers["Preference-Applied"] == "notification=error"
+    [event] = wait_for_events(app_client, client_id)
+    data = event["data"]
+    assert data["notificationType"] == "Error" and data["referenceId"] == sent.json()["referenceId"]
+    assert "refused" in data["errorMessage"]
+    assert data["email"]["state"] == "Composing" and "Send" in data["email"]["capabilities"]
+    row = runtime_of(app_client.app).outbox.find(Filters())[0].values  # type: ignore[arg-type]
+    assert row["status"] == "failed" and row["error"] == data["errorMessage"]  # the journal says the same
+
+
+def test_a_failed_delivery_is_reported_as_an_error_notification() -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # nothing listens here once the socket is closed
+    settings = mock_settings(delivery="smtp", smtp_relay=f"smtp://127.0.0.1:{port}", smtp_timeout=2)
+    with create_app(settings).test_client() as client:
+        session = gws_login(client)
+        client_id = subscribed_client(client)
+        client.post(GWS_SEND, json=SEND_BODY, headers=session)
+        [event] = wait_for_events(client, client_id)
+    assert event["data"]["notificationType"] == "Error"
+    assert str(port) in event["data"]["errorMessage"]
+
+
+def test_each_user_hears_only_about_their_own_sends(app_client: TestClient) -> None:
+    mine = subscribed_client(app_client)
+    other_auth = {"Authorization": basic("agent2", "pw")}
+    theirs = subscribed_client(app_client, other_auth)
+    app_client.post(GWS_SEND, json=SEND_BODY, headers=gws_login(app_client, basic("agent2", "pw")))
+    [event] = wait_for_events(app_client, theirs, other_auth)
+    assert event["data"]["notificationType"] == "StatusChange"
+    [nothing] = bayeux(app_client, connect_message(mine, first=True))
+    assert set(nothing) >= {"successful", "advice"}  # the connect reply only: no event for this user
+
+
+def wait_for_events(client: TestClient, client_id: str, auth: dict[str, str] | None = None) -> list[Any]:
+    """Poll with immediate connects (the test client cannot hold one open) until events arrive."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        replies = bayeux(client, connect_message(client_id, first=True), auth=auth, suffix="/connect")
+        events = [r for r in replies if "data" in r]
+        if events:
+            assert replies[-1]["channel"] == "/meta/connect" and replies[-1]["successful"] is True
+            return events
+        time.sleep(0.02)
+    raise AssertionError("no notification within 10 s")
+
+
+# -- long polling on a real server --------------------------------------------------------------------
+
+
+def serve(**overrides: Any) -> Any:
+    values: dict[str, Any] = {"bayeux_timeout": 2000}
+    values.update(overrides)
+    return running_mock(mock_settings(**values))
+
+
+async def post(http: httpx.AsyncClient, *messages: Any, suffix: str = "") -> Any:
+    response = await http.post(NOTIFY + suffix, json=list(messages), headers=AUTH)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def open_client(http: httpx.AsyncClient) -> str:
+    [hs] = await post(http, handshake_message())
+    client_id = str(hs["clientId"])
+    await post(http, connect_message(client_id, first=True))
+    [sub] = await post(http, subscribe_message(client_id))
+    assert sub["successful"] is True
+    return client_id
+
+
+async def login(http: httpx.AsyncClient) -> dict[str, str]:
+    response = await http.get("/api/v2/me", headers=AUTH)
+    return {**AUTH, "X-CSRF-TOKEN": response.headers["X-CSRF-TOKEN"]}
+
+
+def test_a_held_connect_returns_as_soon_as_the_notification_is_published() -> None:
+    async def scenario(mock: RunningMock) -> tuple[list[Any], float, int]:
+        async with httpx.AsyncClient(base_url=mock.base_url, timeout=30) as http:
+            session = await login(http)
+            client_id = await open_client(http)
+            held = asyncio.create_task(post(http, connect_message(client_id, "10")))
+            await asyncio.sleep(0.3)
+            assert not held.done()  # really held: nothing is queued yet
+            started = time.monotonic()
+            sent = await http.post(GWS_SEND, json=SEND_BODY, headers=session)
+            replies = await held
+            return replies, time.monotonic() - started, sent.json()["referenceId"]
+
+    with serve(bayeux_timeout=20_000) as mock:
+        replies, waited, reference_id = asyncio.run(scenario(mock))
+    assert waited < 10  # woken by the publish, not by the 20 s timeout
+    assert replies[0]["data"]["referenceId"] == reference_id
+    assert replies[-1]["id"] == "10" and replies[-1]["successful"] is True
+
+
+def test_a_held_connect_without_events_returns_after_the_advised_timeout() -> None:
+    async def scenario(mock: RunningMock) -> tuple[list[Any], float]:
+        async with httpx.AsyncClient(base_url=mock.base_url, timeout=30) as http:
+            client_id = await open_client(http)
+            started = time.monotonic()
+            replies = await post(http, connect_message(client_id))
+            return replies, time.monotonic() - started
+
+    with serve(bayeux_timeout=500) as mock:
+        [reply], waited = asyncio.run(scenario(mock))
+    assert reply["successful"] is True and reply["advice"]["timeout"] == 500
+    assert waited >= 0.45
+
+
+def test_disconnect_releases_a_held_connect() -> None:
+    async def scenario(mock: RunningMock) -> tuple[list[Any], list[Any]]:
+        async with httpx.AsyncClient(base_url=mock.base_url, timeout=30) as http:
+            client_id = await open_client(http)
+            held = asyncio.create_task(post(http, connect_message(client_id, "11")))
+            await asyncio.sleep(0.3)
+            gone = await post(http, {"id": "12", "channel": "/meta/disconnect", "clientId": client_id})
+            return await held, gone
+
+    with serve(bayeux_timeout=20_000) as mock:
+        held, gone = asyncio.run(scenario(mock))
+    assert gone[0]["successful"] is True
+    assert held[0]["advice"] == {"reconnect": "none"}
+
+
+def test_a_client_that_hangs_up_during_a_held_connect_keeps_its_events() -> None:
+    """Events published after the client went away stay queued for its next connect."""
+
+    async def scenario(mock: RunningMock) -> list[Any]:
+        async with httpx.AsyncClient(base_url=mock.base_url, timeout=30) as http:
+            client_id = await open_client(http)
+            async with httpx.AsyncClient(base_url=mock.base_url, timeout=30) as doomed:
+                held = asyncio.create_task(post(doomed, connect_message(client_id, "13")))
+                await asyncio.sleep(0.3)
+                held.cancel()  # the HTTP connection is closed under the held request
+            await asyncio.sleep(0.3)
+            mock.runtime.bayeux.publish("tje0", "/v2/me/emails", {"referenceId": 99})
+            await asyncio.sleep(0.5)  # time enough for a held connect that missed the hang-up to take the event
+            return await post(http, connect_message(client_id, "14"))
+
+    with serve(bayeux_timeout=20_000) as mock:
+        replies = asyncio.run(scenario(mock))
+    assert replies[0] == {"channel": "/v2/me/emails", "data": {"referenceId": 99}}
+
+
+def test_queues_are_bounded_oldest_dropped_first() -> None:
+    with create_app(mock_settings(bayeux_max_queue=3)).test_client() as client:
+        client_id = subscribed_client(client)
+        bus = runtime_of(client.app).bayeux  # type: ignore[arg-type]
+        for n in range(5):
+            assert bus.publish("tje0", "/v2/me/emails", {"n": n}) == 1
+        assert bus.stats()["bayeux_queue"] == 3
+        events = wait_for_events(client, client_id)
+    assert [e["data"]["n"] for e in events] == [2, 3, 4]
+
+
+def test_a_client_that_stops_polling_is_dropped_with_its_queue() -> None:
+    with create_app(mock_settings(bayeux_max_interval=200)).test_client() as client:
+        client_id = subscribed_client(client)
+        bus = runtime_of(client.app).bayeux  # type: ignore[arg-type]
+        bus.publish("tje0", "/v2/me/emails", {"n": 1})
+        assert bus.stats() == {"bayeux_clients": 1, "bayeux_subscriptions": 1, "bayeux_queue": 1}
+        deadline = time.monotonic() + 5
+        while bus.stats()["bayeux_clients"] and time.monotonic() < deadline:
+            time.sleep(0.05)  # the app's own sweeper runs while the test client's lifespan is on
+        assert bus.stats() == {"bayeux_clients": 0, "bayeux_subscriptions": 0, "bayeux_queue": 0}
+        [reply] = bayeux(client, connect_message(client_id))
+    assert reply["error"] == "402::Unknown client"
+
+
+def test_notification_delay_is_honoured() -> None:
+    async def scenario(mock: RunningMock) -> float:
+        async with httpx.AsyncClient(base_url=mock.base_url, timeout=30) as http:
+            session = await login(http)
+            client_id = await open_client(http)
+            held = asyncio.create_task(post(http, connect_message(client_id, "20")))
+            await asyncio.sleep(0.2)
+            started = time.monotonic()
+            await http.post(GWS_SEND, json=SEND_BODY, headers={**session, "Prefer": "notification-delay=600"})
+            replies = await held
+            assert replies[0]["data"]["notificationType"] == "StatusChange"
+            return time.monotonic() - started
+
+    with serve(bayeux_timeout=20_000) as mock:
+        assert asyncio.run(scenario(mock)) >= 0.55
+
+
+def test_two_workers_on_one_outbox_deliver_across_processes(tmp_path: Path) -> None:
+    """A connect held by one worker gets the notification of a Send served by another."""
+    outbox = str(tmp_path / "outbox.sqlite3")
+
+    async def scenario(one: RunningMock, two: RunningMock) -> tuple[list[Any], int]:
+        async with (
+            httpx.AsyncClient(base_url=one.base_url, timeout=30) as a,
+            httpx.AsyncClient(base_url=two.base_url, timeout=30) as b,
+        ):
+            session = await login(a)
+            b.cookies.update(a.cookies)
+            client_id = await open_client(a)
+            held = asyncio.create_task(post(a, connect_message(client_id, "30")))
+            await asyncio.sleep(0.2)
+            sent = await b.post(GWS_SEND, json=SEND_BODY, headers=session)
+            return await held, sent.json()["referenceId"]
+
+    with serve(outbox=outbox, bayeux_timeout=20_000) as one, serve(outbox=outbox, bayeux_timeout=20_000) as two:
+        replies, reference_id = asyncio.run(scenario(one, two))
+    assert replies[0]["data"]["referenceId"] == reference_id
+
+
+def test_a_websocket_upgrade_attempt_is_refused_cleanly() -> None:
+    """The JavaScript client tries WebSocket first unless told otherwise; any non-101 answer makes it fall back."""
+    with serve() as mock:
+        response = httpx.get(
+            mock.base_url + NOTIFY,
+            headers={
+                **AUTH,
+                "Connection": "Upgrade",
+                "Upgrade": "websocket",
+                "Sec-WebSocket-Version": "13",
+                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+            },
+        )
+    assert response.status_code != 101 and response.status_code < 500
+
+
+def test_settings_bound_the_bayeux_knobs() -> None:
+    for bad in ({"bayeux_timeout": 10}, {"bayeux_max_queue": 0}, {"bayeux_max_interval": 10**7}):
+        with pytest.raises(ValueError, match="bayeux"):
+            Settings(**bad)  # type: ignore[arg-type]
