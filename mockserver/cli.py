@@ -1,4 +1,4 @@
-"""`mockserver` command line: serve | check-spec | version."""
+"""`mockserver` command line: serve | conformance | check-spec | version."""
 
 from __future__ import annotations
 
@@ -156,12 +156,133 @@ def check_spec() -> int:
     return 1 if failed else 0
 
 
+def _add_conformance_options(parser: argparse.ArgumentParser) -> None:
+    env = "MOCKSERVER_CONFORMANCE_"
+    parser.add_argument("--base-url", required=True, help="the implementation to test, e.g. http://127.0.0.1:8080")
+    parser.add_argument(
+        "--compare-url", help="a second implementation: run the same campaign there too and report drift"
+    )
+    auth = parser.add_argument_group(
+        "credentials (each also read from the environment variable named in brackets, so that secrets stay off "
+        "the command line)"
+    )
+    for flag, name, text in (
+        ("--basic", "BASIC", "SuperOffice Basic credentials, user:password"),
+        ("--soticket", "SOTICKET", "SuperOffice SOTicket, e.g. 7T:..."),
+        ("--app-token", "APP_TOKEN", "SuperOffice SO-AppToken sent with every SuperOffice request"),
+        ("--bearer", "BEARER", "SuperOffice Online bearer token, e.g. 8A:..."),
+        ("--gws-basic", "GWS_BASIC", "Genesys credentials, user:password; the session and CSRF token follow"),
+    ):
+        auth.add_argument(flag, default=os.environ.get(env + name), help=f"{text} [{env}{name}]")
+    auth.add_argument(
+        "--no-gws-session",
+        action="store_true",
+        help="send Genesys Basic credentials on each request instead of logging in (servers without CSRF)",
+    )
+    auth.add_argument("--header", action="append", default=[], help="extra header 'Name: value' (repeatable)")
+    parser.add_argument("--operations", nargs="+", help="operationIds, paths or tags to test (default: all)")
+    parser.add_argument("--max-examples", type=int, default=25, help="generated cases per operation and mode")
+    parser.add_argument("--seed", type=int, default=0, help="the campaign's seed: the same seed sends the same cases")
+    parser.add_argument("--modes", nargs="+", default=["examples", "positive", "negative"], help="case kinds")
+    parser.add_argument("--checks", nargs="+", help="schemathesis check names (default: all that apply)")
+    parser.add_argument(
+        "--exclude-checks",
+        nargs="+",
+        default=[],
+        help="checks to leave out, e.g. ignored_auth against a server that accepts any credentials",
+    )
+    parser.add_argument("--junit", help="write JUnit XML here")
+    parser.add_argument("--report", help="write the full results as JSON here")
+    parser.add_argument("--drift-report", help="with --compare-url: write the drift report as JSON here")
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
+
+
+def conformance(args: argparse.Namespace) -> int:
+    import json
+
+    from mockserver import campaign
+
+    if args.max_examples < 1:
+        raise ValueError("--max-examples must be at least 1")
+    auth = campaign.Auth(
+        superoffice_basic=args.basic,
+        soticket=args.soticket,
+        app_token=args.app_token,
+        bearer=args.bearer,
+        gws_basic=args.gws_basic,
+        gws_session=not args.no_gws_session,
+        headers=campaign.parse_headers(args.header),
+    )
+    if not any((args.basic, args.soticket, args.bearer, args.gws_basic)):
+        print("mockserver conformance: no credentials given; every request goes without them", file=sys.stderr)
+    plan = campaign.Campaign(
+        operations=args.operations,
+        max_examples=args.max_examples,
+        seed=args.seed,
+        modes=args.modes,
+        checks=args.checks,
+        exclude_checks=args.exclude_checks,
+    )
+    progress = None if args.quiet else _progress_printer()
+    print(f"Generating the campaign (seed {args.seed}) …", file=sys.stderr, flush=True)
+    plan.plan()
+    reports = []
+    for base_url in [args.base_url, *([args.compare_url] if args.compare_url else [])]:
+        report = plan.run(base_url, auth, progress)
+        if progress is not None:
+            print(file=sys.stderr, flush=True)
+        reports.append(report)
+        if report.error:
+            print(f"mockserver conformance: {report.error}", file=sys.stderr)
+        print(campaign.summary_text(report))
+        details = campaign.failure_details(report)
+        if details:
+            print("\nFailures:\n" + details)
+        print()
+    first = reports[0]
+    if args.junit:
+        with open(args.junit, "wb") as output:
+            output.write(campaign.junit_xml(first))
+    if args.report:
+        with open(args.report, "w", encoding="utf-8") as output:
+            json.dump([r.as_json() for r in reports] if len(reports) > 1 else first.as_json(), output, indent=2)
+    if len(reports) > 1:
+        drift = campaign.drift(reports[0], reports[1])
+        print(campaign.drift_text(drift))
+        if args.drift_report:
+            with open(args.drift_report, "w", encoding="utf-8") as output:
+                json.dump(drift, output, indent=2)
+    if any(r.error for r in reports):
+        return 2
+    return 1 if first.failed else 0
+
+
+def _progress_printer() -> Any:
+    interactive = sys.stderr.isatty()
+    state = {"operation": ""}
+
+    def show(operation: str, index: int, total: int) -> None:
+        if interactive:
+            done = int(30 * index / total)
+            bar = "#" * done + "." * (30 - done)
+            print(f"\r[{bar}] {index}/{total} {operation[:70]:<70}", end="", file=sys.stderr, flush=True)
+        elif operation != state["operation"]:
+            state["operation"] = operation
+            print(f"[{index}/{total}] {operation}", file=sys.stderr, flush=True)
+
+    return show
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mockserver", description="Mock and contract-test server for e-mail APIs.")
     parser.add_argument("--version", action="version", version=f"mockserver {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve_parser = commands.add_parser("serve", help="serve the mock (what `make run` runs)")
     _add_setting_options(serve_parser)
+    conformance_parser = commands.add_parser(
+        "conformance", help="test any implementation against the contract (schemathesis, seeded)"
+    )
+    _add_conformance_options(conformance_parser)
     commands.add_parser("check-spec", help="validate the OpenAPI documents in openapi/")
     commands.add_parser("version", help="print the version")
     return parser
@@ -172,6 +293,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return serve(settings_from_args(args))
+        if args.command == "conformance":
+            return conformance(args)
         if args.command == "check-spec":
             return check_spec()
         print(f"mockserver {__version__}")

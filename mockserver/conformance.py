@@ -21,6 +21,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from mockserver import forms, spec
 from mockserver.bodies import is_base64, to_json_schema
+from mockserver.projection import apply_select, parse_select
 from mockserver.xmlcodec import XmlBodyError, XmlCodec
 
 XML = XmlCodec(spec.resolve)
@@ -38,19 +39,78 @@ def _operation_id(ctx: Any) -> str | None:
     return None
 
 
-@schemathesis.deserializer(*XML_MEDIA_TYPES)
-def deserialize_xml(ctx: Any, response: Any) -> Any:
-    """An XML response as the JSON value it stands for, read by the response's schema."""
-    content: bytes = response.content
-    operation_id = _operation_id(ctx)
-    media_type = response.headers.get("content-type", ["application/xml"])
-    media_type = (media_type[0] if isinstance(media_type, list) else media_type).split(";")[0].strip()
-    described = spec.response_schema(operation_id, response.status_code, media_type) if operation_id else None
+def read_xml(operation_id: str | None, status: int, media_type: str, content: bytes) -> Any:
+    """An XML response as the JSON value it stands for, read by the response's schema; its root element must
+    be the one the contract names. ValueError when it is not readable as that."""
+    described = spec.response_schema(operation_id, status, media_type) if operation_id else None
     try:
         root = XML.parse(content, None)
-        return XML.read(root, described[0] if described else {})
     except (XmlBodyError, ParseError) as exc:
         raise ValueError(f"Invalid XML response: {exc}") from None
+    if described is None:
+        return XML.read(root, {})
+    schema, expected = described
+    found = root.tag.rsplit("}", 1)[-1]
+    if expected and found != expected:
+        raise ValueError(f"Invalid XML response: root element <{found}>, the contract names <{expected}>")
+    try:
+        return XML.read(root, schema)
+    except XmlBodyError as exc:
+        raise ValueError(f"Invalid XML response: {exc}") from None
+
+
+def _media_type(response: Any) -> str:
+    value = response.headers.get("content-type", ["application/xml"])
+    return str(value[0] if isinstance(value, list) else value).split(";")[0].strip()
+
+
+@schemathesis.deserializer(*XML_MEDIA_TYPES)
+def deserialize_xml(ctx: Any, response: Any) -> Any:
+    """Lets schemathesis validate XML responses against the response schema."""
+    return read_xml(_operation_id(ctx), response.status_code, _media_type(response), response.content)
+
+
+@schemathesis.check
+def select_honoured(ctx: Any, response: Any, case: Any) -> bool | None:
+    """`$select` (SuperOffice): every property that was not selected is null, in every returned carrier."""
+    query = case.query or {}
+    selected = query.get("$select")
+    if not isinstance(selected, str) or not 200 <= response.status_code < 300 or not response.content:
+        return None
+    tree = parse_select(selected)
+    if tree is None:
+        return None
+    operation_id = str(case.operation.definition.raw.get("operationId", ""))
+    media_type = _media_type(response)
+    try:
+        if media_type in XML_MEDIA_TYPES:
+            value = read_xml(operation_id, response.status_code, media_type, response.content)
+        else:
+            value = response.json()
+    except ValueError:
+        return None  # unreadable bodies are response_schema_conformance's business
+    if apply_select(value, tree) != value:
+        kept = sorted(_unselected(value, tree))[:8]
+        raise AssertionError(
+            f"`$select={selected}` was not honoured: properties that were not selected still have values "
+            f"({', '.join(kept)})"
+        )
+    return None
+
+
+def _unselected(value: Any, tree: Any, where: str = "") -> set[str]:
+    found: set[str] = set()
+    if isinstance(value, list):
+        for item in value:
+            found |= _unselected(item, tree, where + "[]")
+    elif isinstance(value, dict) and tree:
+        for key, item in value.items():
+            sub = tree.get(key.casefold())
+            if sub is None and item is not None:
+                found.add(f"{where}.{key}".lstrip("."))
+            elif sub:
+                found |= _unselected(item, sub, f"{where}.{key}")
+    return found
 
 
 @schemathesis.hook
@@ -65,7 +125,7 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
 
 
 @functools.cache
-def _request_validator(operation_id: str) -> Any:
+def request_validator(operation_id: str) -> Any:
     """jsonschema-rs validator of an operation's request body, with the contract's components to resolve $refs."""
     schemas = {name: to_json_schema(body) for name, body in spec.load()["components"]["schemas"].items()}
     body = spec.operations()[operation_id]["requestBody"]["content"]["application/json"]["schema"]
@@ -93,7 +153,7 @@ def wire_body_is_valid(operation_id: str, media_type: str, raw: bytes) -> bool:
             return False
     except (XmlBodyError, ParseError, forms.FormBodyError, UnicodeDecodeError):
         return False
-    return bool(_request_validator(operation_id).is_valid(value))
+    return bool(request_validator(operation_id).is_valid(value))
 
 
 def gws_session_headers(get: Any, authorization: str) -> dict[str, str]:
@@ -115,11 +175,9 @@ def gws_session_headers(get: Any, authorization: str) -> dict[str, str]:
     return headers
 
 
-def call_and_validate(case: Any, headers: dict[str, str], **kwargs: Any) -> Any:
-    """Send a case and run every check on the answer, as schemathesis' own `call_and_validate` does, except
-    `negative_data_rejection` for a negative body whose violation its wire format could not carry."""
-    response = case.call(headers=headers, **kwargs)
-    excluded = []
+def excluded_checks(case: Any, response: Any) -> list[Any]:
+    """`negative_data_rejection` does not apply to a negative body whose violation its wire format could not
+    carry (XML and form fields have no types)."""
     meta = case.meta
     raw = response.request.body
     if (
@@ -129,6 +187,14 @@ def call_and_validate(case: Any, headers: dict[str, str], **kwargs: Any) -> Any:
         and isinstance(raw, bytes)
         and wire_body_is_valid(case.operation.definition.raw["operationId"], case.media_type, raw)
     ):
-        excluded.append(negative_data_rejection)
+        return [negative_data_rejection]
+    return []
+
+
+def call_and_validate(case: Any, headers: dict[str, str], **kwargs: Any) -> Any:
+    """Send a case and run every check on the answer, as schemathesis' own `call_and_validate` does, minus
+    the excluded ones."""
+    response = case.call(headers=headers, **kwargs)
+    excluded = excluded_checks(case, response)
     case.validate_response(response, headers=headers, excluded_checks=excluded, transport_kwargs={"headers": headers})
     return response

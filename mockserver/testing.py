@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import connexion
 import uvicorn
+from starlette.types import ASGIApp
 
 from mockserver.app import create_app, runtime_of
 from mockserver.runtime import Runtime
@@ -41,12 +42,19 @@ class RunningMock:
 @contextmanager
 def running_mock(settings: Settings, startup_timeout: float = 20.0) -> Iterator[RunningMock]:
     """Serve `settings` on a free loopback port until the block ends (uvicorn in a thread, lifespan on)."""
-    port = settings.port if settings.port else free_port(settings.host)
     app = create_app(settings)
+    with serving(app, settings.host, settings.port, startup_timeout) as base_url:
+        yield RunningMock(base_url, app)
+
+
+@contextmanager
+def serving(app: ASGIApp, host: str = "127.0.0.1", port: int = 0, startup_timeout: float = 20.0) -> Iterator[str]:
+    """Serve any ASGI app on a loopback port (a free one when `port` is 0) until the block ends; its base URL."""
+    port = port or free_port(host)
     server = uvicorn.Server(
         uvicorn.Config(
             app,
-            host=settings.host,
+            host=host,
             port=port,
             log_level="warning",
             lifespan="on",
@@ -61,10 +69,10 @@ def running_mock(settings: Settings, startup_timeout: float = 20.0) -> Iterator[
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             server.should_exit = True
-            raise RuntimeError(f"the mock did not start on {settings.host}:{port}")
+            raise RuntimeError(f"the server did not start on {host}:{port}")
         time.sleep(0.01)
     try:
-        yield RunningMock(f"http://{settings.host}:{port}", app)
+        yield f"http://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=15)

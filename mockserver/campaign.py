@@ -1,0 +1,683 @@
+"""`mockserver conformance`: one seeded schemathesis campaign against any implementation of the contract.
+
+The campaign is generated once, before anything is sent: the contract's own examples, then positive and
+negative cases per operation, each drawn with a seed derived from the run seed and the operation. The same
+seed therefore sends the same requests to any server, which is what makes two runs comparable (the drift
+report). Every response is judged by schemathesis' own checks, under their schemathesis names, plus
+`select_honoured` (the vendor's `$select`), with XML responses really validated (mockserver.conformance
+registers the deserializer).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.cookiejar
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis.errors import HypothesisException
+from schemathesis import GenerationMode
+from schemathesis.checks import CHECKS, load_all_checks
+from schemathesis.core.failures import Failure, FailureGroup
+from schemathesis.core.result import Err
+
+from mockserver import __version__, conformance, spec
+
+MODES = ("examples", "mutations", "positive", "negative")
+# Single-violation cases per operation at most: one per required property, enum and type along the example.
+MAX_MUTATIONS = 80
+MUTATION_DEPTH = 4
+# The stateful checks need links between operations, which this contract has none of.
+STATEFUL_CHECKS = frozenset({"use_after_free", "ensure_resource_availability", "object_level_authorization"})
+# Checks that send extra requests of their own: once per operation is enough to judge them.
+ONCE_PER_OPERATION = frozenset({"unsupported_method", "allow_header_conformance"})
+REQUEST_TIMEOUT = 30.0
+
+
+def available_checks() -> list[str]:
+    load_all_checks()
+    return [name for name in CHECKS.get_all_names() if name not in STATEFUL_CHECKS]
+
+
+@dataclass(frozen=True)
+class Auth:
+    """Credentials per vendor. SuperOffice: one of Basic, SOTicket (+ SO-AppToken) or Bearer. Genesys: Basic,
+    then the session (JSESSIONID) and CSRF token from `GET /api/v2/me`, as a GWS client logs in."""
+
+    superoffice_basic: str | None = field(default=None, repr=False)
+    soticket: str | None = field(default=None, repr=False)
+    app_token: str | None = field(default=None, repr=False)
+    bearer: str | None = field(default=None, repr=False)
+    gws_basic: str | None = field(default=None, repr=False)
+    gws_session: bool = True
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+
+    def superoffice_headers(self) -> dict[str, str]:
+        headers = dict(self.headers)
+        if self.soticket:
+            headers["Authorization"] = f"SOTicket {self.soticket}"
+        elif self.bearer:
+            headers["Authorization"] = f"Bearer {self.bearer}"
+        elif self.superoffice_basic:
+            headers["Authorization"] = _basic(self.superoffice_basic)
+        if self.app_token:
+            headers["SO-AppToken"] = self.app_token
+        return headers
+
+
+def _basic(user_password: str) -> str:
+    import base64
+
+    return "Basic " + base64.b64encode(user_password.encode("utf-8")).decode("ascii")
+
+
+@dataclass
+class CaseResult:
+    operation: str
+    mode: str
+    status: int | None = None
+    media_type: str | None = None
+    shape: list[str] = field(default_factory=list)
+    failures: list[dict[str, str]] = field(default_factory=list)
+    error: str | None = None
+    curl: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures and self.error is None
+
+
+@dataclass
+class Report:
+    base_url: str
+    seed: int
+    checks: list[str]
+    results: list[CaseResult] = field(default_factory=list)
+    skipped: dict[str, list[str]] = field(default_factory=dict)
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None or any(not r.passed for r in self.results)
+
+    def operations(self) -> list[str]:
+        return list(dict.fromkeys([*(r.operation for r in self.results), *self.skipped]))
+
+    def by_operation(self) -> dict[str, list[CaseResult]]:
+        grouped: dict[str, list[CaseResult]] = {name: [] for name in self.operations()}
+        for result in self.results:
+            grouped[result.operation].append(result)
+        return grouped
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "base_url": self.base_url,
+            "seed": self.seed,
+            "checks": self.checks,
+            "seconds": round(self.seconds, 3),
+            "error": self.error,
+            "passed": not self.failed,
+            "operations": {
+                name: {
+                    "cases": len(results),
+                    "passed": sum(r.passed for r in results),
+                    "skipped": self.skipped.get(name, []),
+                    "failures": [
+                        {"mode": r.mode, "status": r.status, "curl": r.curl, **failure}
+                        for r in results
+                        for failure in r.failures
+                    ],
+                    "errors": [{"mode": r.mode, "error": r.error, "curl": r.curl} for r in results if r.error],
+                }
+                for name, results in self.by_operation().items()
+            },
+        }
+
+
+@dataclass
+class PlannedCase:
+    operation: str
+    operation_id: str
+    mode: str
+    case: Any
+    note: str = ""
+
+
+Progress = Callable[[str, int, int], None]
+
+
+class Campaign:
+    """The cases of one seeded campaign, generated once and sent to as many servers as asked."""
+
+    def __init__(
+        self,
+        *,
+        operations: Sequence[str] | None = None,
+        max_examples: int = 25,
+        seed: int = 0,
+        modes: Sequence[str] = MODES,
+        checks: Sequence[str] | None = None,
+        exclude_checks: Sequence[str] = (),
+    ) -> None:
+        unknown = [m for m in modes if m not in MODES]
+        if unknown:
+            raise ValueError(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}")
+        names = [n for n in (checks or available_checks()) if n not in exclude_checks]
+        bad = [n for n in [*names, *exclude_checks] if n not in available_checks()]
+        if bad:
+            raise ValueError(f"unknown check(s) {', '.join(bad)}; available: {', '.join(available_checks())}")
+        load_all_checks()
+        self.check_names = names
+        self.checks = [CHECKS.get_one(name) for name in names]
+        self.max_examples = max_examples
+        self.seed = seed
+        self.modes = tuple(modes)
+        self.schema = schemathesis.openapi.from_dict(spec.load())
+        self.skipped: dict[str, list[str]] = {}
+        self.operations = self._select(operations)
+        self.planned: list[PlannedCase] = []
+
+    def _select(self, wanted: Sequence[str] | None) -> list[Any]:
+        found = []
+        for result in self.schema.get_all_operations():
+            if isinstance(result, Err):
+                # A broken operation in the contract must not hide the others; it is reported, not tested.
+                self.skipped.setdefault("(contract)", []).append(str(result.err()))
+                continue
+            operation = result.ok()
+            operation_id = str(operation.definition.raw.get("operationId", ""))
+            tags = operation.definition.raw.get("tags", [])
+            if wanted and not any(w in (operation_id, operation.label, operation.path, *tags) for w in wanted):
+                continue
+            found.append(operation)
+        if wanted and not found:
+            raise ValueError(f"no operation matches {', '.join(wanted)} (give operationIds, paths or tags)")
+        return found
+
+    def plan(self) -> list[PlannedCase]:
+        """Every case of the campaign, in a fixed order; the same seed gives the same cases."""
+        if self.planned:
+            return self.planned
+        for operation in self.operations:
+            operation_id = str(operation.definition.raw["operationId"])
+            for mode in self.modes:
+                try:
+                    cases = self._draw(operation, mode)
+                except (HypothesisException, Exception) as exc:
+                    self.skipped.setdefault(operation.label, []).append(f"{mode}: {type(exc).__name__}: {exc}")
+                    continue
+                if mode in ("examples", "positive"):
+                    _rotate_accept(operation_id, [case for case, _ in cases])
+                self.planned += [PlannedCase(operation.label, operation_id, mode, case, note) for case, note in cases]
+        return self.planned
+
+    def _draw(self, operation: Any, mode: str) -> list[tuple[Any, str]]:
+        if mode == "mutations":
+            return self._mutations(operation)
+        return [(case, "") for case in self._generated(operation, mode)]
+
+    def _generated(self, operation: Any, mode: str) -> list[Any]:
+        if mode == "examples":
+            strategies = operation.get_strategies_from_examples()
+            cases = [case for strategy in strategies for case in _collect(strategy, 1, self._seed_for(operation, mode))]
+            # The contract's examples carry `$select`, which trims the answer; the same request without its
+            # (optional) query shows the whole answer, so every property of it is checked against the schema.
+            return cases + [_without_query(operation, case) for case in cases if case.query]
+        generation = GenerationMode.POSITIVE if mode == "positive" else GenerationMode.NEGATIVE
+        strategy = operation.as_strategy(generation)
+        return _collect(strategy, self.max_examples, self._seed_for(operation, mode))
+
+    def _mutations(self, operation: Any) -> list[tuple[Any, str]]:
+        """Each contract example with exactly one thing wrong: a required property gone, an enum value no member
+        of the enum, a value of the wrong type. Schemathesis' negative cases break many things at once, so a
+        server that overlooks one of them (an `operationName` it never reads) would still answer 400."""
+        operation_id = str(operation.definition.raw["operationId"])
+        content = (operation.definition.raw.get("requestBody") or {}).get("content", {})
+        if "application/json" not in content:
+            return []
+        examples = [
+            case
+            for strategy in operation.get_strategies_from_examples()
+            for case in _collect(strategy, 1, self._seed_for(operation, "mutations"))
+            if case.media_type == "application/json" and isinstance(case.body, dict)
+        ]
+        if not examples:
+            return []
+        base = examples[0]
+        schema = spec.resolve(content["application/json"]["schema"])
+        validator = conformance.request_validator(operation_id)
+        cases = []
+        for where, body in mutations(base.body, schema):
+            if validator.is_valid(body):
+                continue  # the change happens to be allowed (e.g. null for a nullable property)
+            case = operation.Case(
+                body=body,
+                media_type="application/json",
+                path_parameters=dict(base.path_parameters or {}),
+                headers=dict(base.headers or {}),
+                query=dict(base.query or {}),
+            )
+            cases.append((case, where))
+            if len(cases) >= MAX_MUTATIONS:
+                break
+        return cases
+
+    def _seed_for(self, operation: Any, mode: str) -> int:
+        digest = hashlib.blake2b(f"{self.seed}:{operation.label}:{mode}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big")
+
+    def run(self, base_url: str, auth: Auth, progress: Progress | None = None) -> Report:
+        started = time.monotonic()
+        planned = self.plan()
+        report = Report(base_url=base_url.rstrip("/"), seed=self.seed, checks=self.check_names)
+        report.skipped = dict(self.skipped)
+        session = requests.Session()
+        # schemathesis lets a session's headers override the case's own: requests' defaults (`Accept: */*`)
+        # would hide every generated Accept, language and time-zone header.
+        session.headers.clear()
+        session.headers["User-Agent"] = f"mockserver-conformance/{__version__}"
+        # Stateless: a cookie one answer sets must not change how the next request is judged.
+        session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+        try:
+            headers_for = self._headers(report.base_url, auth, session)
+        except requests.RequestException as exc:
+            report.error = f"cannot reach {report.base_url}: {exc}"
+            return report
+        except LoginFailed as exc:
+            report.error = str(exc)
+            return report
+        judged_once: set[tuple[str, str]] = set()
+        for index, item in enumerate(planned, 1):
+            if progress is not None:
+                progress(item.operation, index, len(planned))
+            headers = headers_for(item.operation_id)
+            report.results.append(self._send(item, report.base_url, headers, session, judged_once))
+        report.seconds = time.monotonic() - started
+        return report
+
+    def _headers(self, base_url: str, auth: Auth, session: requests.Session) -> Callable[[str], dict[str, str]]:
+        superoffice = auth.superoffice_headers()
+        gws = dict(auth.headers)
+        if auth.gws_basic and any(str(op.definition.raw["operationId"]).startswith("gws") for op in self.operations):
+            authorization = _basic(auth.gws_basic)
+            if auth.gws_session:
+
+                def get(path: str, headers: dict[str, str]) -> Any:
+                    response = session.get(base_url + path, headers=headers, timeout=REQUEST_TIMEOUT)
+                    if response.status_code != 200:
+                        raise LoginFailed(
+                            f"GWS login (GET {path}) answered {response.status_code}: {response.text[:200]}"
+                        )
+                    return response
+
+                gws.update(conformance.gws_session_headers(get, authorization))
+            else:
+                gws["Authorization"] = authorization
+
+        def headers_for(operation_id: str) -> dict[str, str]:
+            return dict(gws if operation_id.startswith("gws") else superoffice)
+
+        return headers_for
+
+    def _send(
+        self,
+        item: PlannedCase,
+        base_url: str,
+        headers: dict[str, str],
+        session: requests.Session,
+        judged_once: set[tuple[str, str]],
+    ) -> CaseResult:
+        case = item.case
+        result = CaseResult(operation=item.operation, mode=item.mode)
+        try:
+            response = case.call(base_url=base_url, headers=headers, session=session, timeout=REQUEST_TIMEOUT)
+        except requests.RequestException as exc:
+            result.error = f"{type(exc).__name__}: {exc}"
+            result.curl = case.as_curl_command(headers=_shown(headers))
+            return result
+        result.status = response.status_code
+        content_type = response.headers.get("content-type")
+        if isinstance(content_type, list):
+            content_type = content_type[0] if content_type else None
+        result.media_type = content_type.split(";")[0].strip() if content_type else None
+        result.shape = shape_of(_body_value(item.operation_id, response))
+        result.curl = case.as_curl_command(headers=_shown(dict(response.request.headers)), base_url=base_url)
+        excluded = conformance.excluded_checks(case, response)
+        for name, check in zip(self.check_names, self.checks, strict=True):
+            if check in excluded:
+                continue
+            if name in ONCE_PER_OPERATION:
+                if (item.operation, name) in judged_once:
+                    continue
+                judged_once.add((item.operation, name))
+            try:
+                case.validate_response(
+                    response,
+                    checks=[check],
+                    headers=headers,
+                    transport_kwargs={"headers": headers, "base_url": base_url, "session": session},
+                )
+            except FailureGroup as group:
+                result.failures += [_failure(name, f) for f in group.exceptions]
+            except Failure as failure:
+                result.failures.append(_failure(name, failure))
+            except AssertionError as exc:
+                result.failures.append({"check": name, "title": "Check failed", "message": str(exc)})
+            except requests.RequestException as exc:
+                result.failures.append({"check": name, "title": "Check could not re-send", "message": str(exc)})
+        if (
+            item.mode == "mutations"
+            and 200 <= response.status_code < 300
+            and "negative_data_rejection" in self.check_names
+        ):
+            # Judged like schemathesis' negative cases: a request the contract forbids must not succeed.
+            result.failures.append(
+                {
+                    "check": "negative_data_rejection",
+                    "title": "API accepted schema-violating request",
+                    "message": f"{item.note}; answered {response.status_code}",
+                }
+            )
+        return result
+
+
+class LoginFailed(Exception):
+    pass
+
+
+def mutations(value: Any, schema: Any, where: str = "body", depth: int = 0) -> Iterable[tuple[str, Any]]:
+    """(description, value with one change) for every single change that may break the schema."""
+    schema = spec.resolve(schema)
+    if depth > MUTATION_DEPTH or not isinstance(schema, dict):
+        return
+    if "allOf" in schema and len(schema["allOf"]) == 1:
+        yield from mutations(
+            value, {**schema["allOf"][0], **{k: v for k, v in schema.items() if k != "allOf"}}, where, depth
+        )
+        return
+    if isinstance(value, dict) and "properties" in schema:
+        for name, sub in schema["properties"].items():
+            sub = spec.resolve(sub)
+            if name in schema.get("required", ()) and name in value:
+                yield f"{where}.{name} removed", {k: v for k, v in value.items() if k != name}
+            if not isinstance(sub, dict):
+                continue
+            if "enum" in sub:
+                yield f"{where}.{name} = 'NotAMember'", {**value, name: "NotAMember"}
+            wrong = _wrong_type(sub)
+            if wrong is not _NOTHING:
+                yield f"{where}.{name} of the wrong type", {**value, name: wrong}
+            if name in value:
+                for inner, changed in mutations(value[name], sub, f"{where}.{name}", depth + 1):
+                    yield inner, {**value, name: changed}
+    elif isinstance(value, list) and "items" in schema:
+        if schema.get("minItems") and value:
+            yield f"{where} empty", []
+        if value:
+            for inner, changed in mutations(value[0], schema["items"], f"{where}[0]", depth + 1):
+                yield inner, [changed, *value[1:]]
+
+
+_NOTHING = object()
+
+
+def _wrong_type(schema: dict[str, Any]) -> Any:
+    kind = schema.get("type")
+    if kind in ("integer", "number", "boolean", "object", "array"):
+        return "not-a-" + str(kind)
+    if kind == "string":
+        return 12345
+    return _NOTHING
+
+
+def _rotate_accept(operation_id: str, cases: list[Any]) -> None:
+    """Ask for each documented success media type in turn, so that XML and text/json answers are judged too
+    (the Accept header is no parameter of the contract, so schemathesis would never vary it)."""
+    media_types: list[str] = []
+    for status, response in spec.operations()[operation_id].get("responses", {}).items():
+        if str(status).startswith("2"):
+            for media_type in spec.resolve(response).get("content", {}):
+                if media_type not in media_types:
+                    media_types.append(media_type)
+    if len(media_types) < 2:
+        return
+    for index, case in enumerate(cases):
+        case.headers = {**(case.headers or {}), "Accept": media_types[index % len(media_types)]}
+
+
+def _collect(strategy: Any, count: int, seed: int) -> list[Any]:
+    found: list[Any] = []
+
+    @hypothesis_seed(seed)
+    @settings(
+        max_examples=count,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(strategy)
+    def collect(case: Any) -> None:
+        found.append(case)
+
+    collect()
+    return found
+
+
+def _failure(check: str, failure: Failure) -> dict[str, str]:
+    return {"check": check, "title": str(failure.title), "message": str(failure.message)[:2000]}
+
+
+def _shown(headers: dict[str, Any]) -> dict[str, str]:
+    """Headers as a report may show them: credentials and session secrets masked."""
+    secret = {"authorization", "cookie", "x-csrf-token", "so-apptoken"}
+    return {k: ("[masked]" if k.lower() in secret else str(v)) for k, v in headers.items()}
+
+
+def _without_query(operation: Any, case: Any) -> Any:
+    return operation.Case(
+        body=case.body,
+        media_type=case.media_type,
+        path_parameters=dict(case.path_parameters or {}),
+        headers=dict(case.headers or {}),
+        query={},
+    )
+
+
+def _body_value(operation_id: str, response: Any) -> Any:
+    content = response.content
+    if not content:
+        return None
+    content_type = response.headers.get("content-type")
+    if isinstance(content_type, list):
+        content_type = content_type[0] if content_type else ""
+    media_type = (content_type or "").split(";")[0].strip()
+    try:
+        if media_type in conformance.XML_MEDIA_TYPES:
+            return conformance.read_xml(operation_id, response.status_code, media_type, content)
+        return response.json()
+    except Exception:
+        return "<unreadable>"
+
+
+def shape_of(value: Any, path: str = "$", limit: int = 400) -> list[str]:
+    """The paths and JSON types of a value (`$[].To[].Address:string`), as the drift report compares them."""
+    found: set[str] = set()
+
+    def walk(item: Any, where: str) -> None:
+        if len(found) >= limit:
+            return
+        if isinstance(item, dict):
+            found.add(f"{where}:object")
+            for key, sub in item.items():
+                walk(sub, f"{where}.{key}")
+        elif isinstance(item, list):
+            found.add(f"{where}:array")
+            for sub in item:
+                walk(sub, f"{where}[]")
+        else:
+            kind = {bool: "boolean", int: "number", float: "number", str: "string", type(None): "null"}
+            found.add(f"{where}:{kind.get(type(item), 'other')}")
+
+    walk(value, path)
+    return sorted(found)
+
+
+# -- drift ------------------------------------------------------------------------------------------------
+
+
+def drift(first: Report, second: Report) -> dict[str, Any]:
+    """Where two servers answered the same campaign differently: status, media type, response shape."""
+    differences: dict[str, dict[str, Any]] = {}
+    for a, b in zip(first.results, second.results, strict=True):
+        kinds = []
+        if a.status != b.status:
+            kinds.append(("status", f"{a.status} vs {b.status}"))
+        if a.media_type != b.media_type:
+            kinds.append(("media_type", f"{a.media_type} vs {b.media_type}"))
+        if a.status == b.status and a.shape != b.shape:
+            only_a = sorted(set(a.shape) - set(b.shape))[:10]
+            only_b = sorted(set(b.shape) - set(a.shape))[:10]
+            kinds.append(("schema_paths", f"only first: {only_a}; only second: {only_b}"))
+        for kind, detail in kinds:
+            entry = differences.setdefault(a.operation, {}).setdefault(kind, {"count": 0, "examples": [], "values": {}})
+            entry["count"] += 1
+            entry["values"][detail] = entry["values"].get(detail, 0) + 1
+            if len(entry["examples"]) < 3:
+                entry["examples"].append({"mode": a.mode, "detail": detail, "curl": a.curl})
+    return {
+        "first": first.base_url,
+        "second": second.base_url,
+        "seed": first.seed,
+        "cases": len(first.results),
+        "differences": differences,
+    }
+
+
+def drift_text(report: dict[str, Any]) -> str:
+    lines = [
+        f"Drift between {report['first']} and {report['second']} ({report['cases']} cases, seed {report['seed']}):"
+    ]
+    if not report["differences"]:
+        lines.append("  no differences in status codes, media types or response shapes")
+    for operation, kinds in report["differences"].items():
+        lines.append(f"  {operation}")
+        for kind, entry in kinds.items():
+            common = sorted(entry["values"].items(), key=lambda kv: -kv[1])[:3]
+            shown = "; ".join(f"{value} (x{count})" for value, count in common)
+            lines.append(f"    {kind}: {entry['count']} case(s): {shown}")
+    return "\n".join(lines)
+
+
+def summary_text(report: Report) -> str:
+    rows = [("Operation", "Cases", "Passed", "Failed", "Failed checks")]
+    for name, results in report.by_operation().items():
+        failed_checks = sorted(
+            {f["check"] for r in results for f in r.failures}
+            | ({"(error)"} if any(r.error for r in results) else set())
+        )
+        passed = sum(r.passed for r in results)
+        skipped = (
+            " (skipped: " + "; ".join(report.skipped[name]) + ")" if name in report.skipped and not results else ""
+        )
+        rows.append(
+            (name, str(len(results)), str(passed), str(len(results) - passed), ", ".join(failed_checks) + skipped)
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = [
+        f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]:>{widths[3]}}  {row[4]}".rstrip()
+        for row in rows
+    ]
+    lines.insert(1, "-" * len(lines[0]))
+    total = len(report.results)
+    failed = sum(not r.passed for r in report.results)
+    verdict = "FAILED" if report.failed else "PASSED"
+    lines.append(
+        f"{verdict}: {total - failed}/{total} cases passed in {report.seconds:.1f} s against {report.base_url}"
+    )
+    return "\n".join(lines)
+
+
+def failure_details(report: Report, limit: int = 20) -> str:
+    """Each distinct failure once (operation, check, title), with how often it happened and how to reproduce it."""
+    seen: dict[tuple[str, str, str], list[Any]] = {}
+    for result in report.results:
+        for failure in result.failures:
+            key = (result.operation, failure["check"], failure["title"])
+            seen.setdefault(key, [0, failure["message"], result.curl])[0] += 1
+        if result.error:
+            key = (result.operation, "(error)", result.error.split(":")[0])
+            seen.setdefault(key, [0, result.error, result.curl])[0] += 1
+    blocks = []
+    for (operation, check, title), (count, message, curl) in list(seen.items())[:limit]:
+        blocks.append(f"- {operation} · {check} · {title} (x{count})\n  {_indent(message)}\n  Reproduce: {curl}")
+    if len(seen) > limit:
+        blocks.append(f"… and {len(seen) - limit} more distinct failures (see the JSON report)")
+    return "\n".join(blocks)
+
+
+def _indent(text: str) -> str:
+    return "\n  ".join(text.strip().splitlines()[:12])
+
+
+def junit_xml(report: Report) -> bytes:
+    """One testsuite; one testcase per operation, failed with every distinct failure it had."""
+    from xml.etree import ElementTree as ET
+
+    grouped = report.by_operation()
+    failures = sum(1 for results in grouped.values() if any(not r.passed for r in results))
+    suite = ET.Element(
+        "testsuite",
+        name="mockserver conformance",
+        tests=str(len(grouped)),
+        failures=str(failures),
+        errors="1" if report.error else "0",
+        time=f"{report.seconds:.3f}",
+    )
+    suite.set("hostname", report.base_url)
+    for name, results in grouped.items():
+        testcase = ET.SubElement(suite, "testcase", classname="conformance", name=name)
+        bad = [r for r in results if not r.passed]
+        if not results and name in report.skipped:
+            ET.SubElement(testcase, "skipped", message="; ".join(report.skipped[name]))
+        if bad:
+            checks = sorted(
+                {f["check"] for r in bad for f in r.failures} | ({"error"} if any(r.error for r in bad) else set())
+            )
+            failure = ET.SubElement(
+                testcase,
+                "failure",
+                message=f"{len(bad)} of {len(results)} cases failed: {', '.join(checks)}",
+                type=",".join(checks),
+            )
+            details = []
+            for r in bad[:10]:
+                for f in r.failures:
+                    details.append(f"[{f['check']}] {f['title']}: {f['message']}\n{r.curl}")
+                if r.error:
+                    details.append(f"[error] {r.error}\n{r.curl}")
+            failure.text = "\n\n".join(details)
+    if report.error:
+        testcase = ET.SubElement(suite, "testcase", classname="conformance", name="setup")
+        ET.SubElement(testcase, "error", message=report.error)
+    suites = ET.Element("testsuites")
+    suites.append(suite)
+    document: bytes = ET.tostring(suites, encoding="utf-8", xml_declaration=True)
+    return document
+
+
+def parse_headers(values: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    parsed = []
+    for value in values:
+        name, colon, text = value.partition(":")
+        if not colon or not name.strip():
+            raise ValueError(f"header {value!r} is not 'Name: value'")
+        parsed.append((name.strip(), text.strip()))
+    return tuple(parsed)
