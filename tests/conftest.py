@@ -14,6 +14,9 @@ from mockserver import create_app
 from mockserver.settings import Settings
 from tests.servers import Dovecot, dovecot
 
+# `pytester` runs sample test files through a real pytest, as a user of the pytest plugin would.
+pytest_plugins = ["pytester"]
+
 settings.register_profile(
     "dev", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
