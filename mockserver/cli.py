@@ -1,4 +1,4 @@
-"""`mockserver` command line: serve | conformance | check-spec | version."""
+"""`mockserver` command line: serve | conformance | proxy | examples | check-spec | version."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from mockserver import __version__
+from mockserver import __version__, examples, proxy
 from mockserver.settings import ENV_PREFIX, Settings
 
 # Held CometD connects (up to --bayeux-timeout) must not keep a stopping server up.
@@ -283,6 +283,14 @@ def build_parser() -> argparse.ArgumentParser:
         "conformance", help="test any implementation against the contract (schemathesis, seeded)"
     )
     _add_conformance_options(conformance_parser)
+    proxy.add_arguments(
+        commands.add_parser(
+            "proxy", help="forward to a real server and check requests and answers against the contract"
+        )
+    )
+    examples.add_arguments(
+        commands.add_parser("examples", help="write sample requests and answers for docs (json, xml, http, markdown)")
+    )
     commands.add_parser("check-spec", help="validate the OpenAPI documents in openapi/")
     commands.add_parser("version", help="print the version")
     return parser
@@ -295,6 +303,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve(settings_from_args(args))
         if args.command == "conformance":
             return conformance(args)
+        if args.command == "proxy":
+            return proxy.main(args)
+        if args.command == "examples":
+            return examples.main(args)
         if args.command == "check-spec":
             return check_spec()
         print(f"mockserver {__version__}")
