@@ -55,13 +55,17 @@ class Submission:
     accepted_at: datetime | None = None
     namespace: str = ""
     notice: Notice | None = None
+    # Writing a message out is the costliest step of a send; the answer's Size and the outbox need the same bytes.
+    _stored: bytes | None = field(default=None, repr=False, compare=False)
 
     def stored_bytes(self) -> bytes:
         """The message as kept in the outbox and in IMAP folders (Bcc included, as in Sent Items)."""
         if self.raw is not None:
             return self.raw
-        assert self.message is not None
-        return mime.message_bytes(self.message)
+        if self._stored is None:
+            assert self.message is not None
+            self._stored = mime.message_bytes(self.message)
+        return self._stored
 
     def transmitted_bytes(self) -> bytes:
         """The message as SMTP carries it: Bcc recipients get it, but not the header naming them."""
@@ -69,7 +73,7 @@ class Submission:
             return self.raw
         assert self.message is not None
         if "Bcc" not in self.message:
-            return mime.message_bytes(self.message)
+            return self.stored_bytes()
         copy = deepcopy(self.message)
         del copy["Bcc"]
         return mime.message_bytes(copy)

@@ -10,7 +10,7 @@ from datetime import datetime
 from email import message_from_bytes, policy
 from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage, Message
-from email.policy import Policy
+from email.policy import EmailPolicy, Policy
 from email.utils import format_datetime
 from typing import Any
 
@@ -94,13 +94,47 @@ def address(name: object, addr: object) -> Address | None:
 _RAW_HEADERS = HeaderRegistry(default_class=UnstructuredHeader, use_default_map=False)
 
 
+# Printable ASCII, not empty, no space at either end: such a value needs neither RFC 2047 encoding nor (when
+# short) folding, and the registry would write it back unchanged.
+_PLAIN_VALUE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
+
+
+class _LeanPolicy(EmailPolicy):
+    """`policy.SMTP`, minus the header registry's parse-and-refold round trip for values that need neither.
+
+    The registry parses every header value when it is set and refolds it from the parse tree when the message
+    is written; for a short printable-ASCII value both steps give back the value itself, and together they
+    were most of the CPU time of a SendEMails call. Anything else (non-ASCII, long, Address objects) still
+    goes through the registry, and reading a header back still parses it.
+    """
+
+    def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
+        if isinstance(value, str) and self.writes_unchanged(name, value):
+            return name, value
+        return super().header_store_parse(name, value)
+
+    def writes_unchanged(self, name: str, value: str) -> bool:
+        return (
+            len(name) + len(value) + 2 <= (self.max_line_length or 78)
+            and _PLAIN_VALUE.fullmatch(value) is not None
+            # Encoded words and RFC 2231 parameters: the registry decodes and re-encodes them its own way.
+            and "=?" not in value
+            and "*=" not in value
+        )
+
+
+LEAN_SMTP = _LeanPolicy(linesep="\r\n")
+
+
 def policy_for(addresses: Iterable[Address]) -> Policy:
     """SMTP with RFC 2047 words, or SMTPUTF8 when an address needs UTF-8 itself (RFC 6531/6532).
 
     An encoded word is not allowed inside an address, and CPython folds such headers into broken lines.
     """
     if all(a.username.isascii() and a.domain.isascii() for a in addresses):
-        return policy.SMTP
+        return LEAN_SMTP
+    # The registry writes RFC 2047 words and RFC 2231 parameters back as raw UTF-8 under SMTPUTF8, which a raw
+    # value would not get: this rare case keeps the full round trip.
     return policy.SMTPUTF8
 
 
@@ -113,6 +147,12 @@ def set_addresses(msg: EmailMessage, header: str, addresses: list[Address]) -> N
     """
     if not addresses:
         return
+    if isinstance(msg.policy, _LeanPolicy):
+        spelled = ", ".join(_spelled(a) for a in addresses)
+        if msg.policy.writes_unchanged(header, spelled):
+            # What the registry would write for these addresses, without its parse and refold.
+            msg[header] = spelled
+            return
     try:
         msg[header] = addresses
     except Exception:  # the parser raises HeaderParseError, TypeError, IndexError … on such values
@@ -210,9 +250,12 @@ def entity_to_message(entity: Mapping[str, Any], *, message_id: str, date: datet
                 msg[name] = header_text(value)
 
     html_part = set_bodies(msg, entity.get("PlainBody"), entity.get("HTMLBody"))
-    for attachment in entity.get("Attachments") or ():
-        if isinstance(attachment, Mapping):
-            _attach(msg, attachment, html_part)
+    attachments = [a for a in entity.get("Attachments") or () if isinstance(a, Mapping)]
+    # Inline images join the HTML in multipart/related first: once a plain attachment has made an HTML-only
+    # message multipart/mixed, the email package cannot turn it into related any more (a 500, before).
+    attachments.sort(key=lambda a: not _is_related(a, html_part))
+    for attachment in attachments:
+        _attach(msg, attachment, html_part)
     return msg
 
 
@@ -231,17 +274,25 @@ def set_bodies(msg: EmailMessage, plain: str | None, html: str | None) -> EmailM
     return None
 
 
+def _disposition(attachment: Mapping[str, Any]) -> str:
+    disposition = header_text(attachment.get("Disposition") or "").lower()
+    return "inline" if disposition.startswith("inline") else "attachment"
+
+
+def _is_related(attachment: Mapping[str, Any], html_part: EmailMessage | None) -> bool:
+    return html_part is not None and _disposition(attachment) == "inline" and bool(_msg_id(attachment.get("Id")))
+
+
 def _attach(msg: EmailMessage, attachment: Mapping[str, Any], html_part: EmailMessage | None) -> None:
     data = decode_stream(attachment.get("Stream"))
     maintype, subtype = _split_type(attachment.get("Type"))
     filename = header_text(attachment.get("Filename") or attachment.get("Description") or "") or None
-    disposition = header_text(attachment.get("Disposition") or "").lower()
-    disposition = "inline" if disposition.startswith("inline") else "attachment"
+    disposition = _disposition(attachment)
     cid = _msg_id(attachment.get("Id"))
     options: dict[str, Any] = {"filename": filename, "disposition": disposition}
     if cid:
         options["cid"] = cid
-    if disposition == "inline" and cid and html_part is not None:
+    if html_part is not None and _is_related(attachment, html_part):
         # An inline part the HTML refers to by cid: belongs in multipart/related with the HTML, inside the
         # alternative (the structure Outlook and Thunderbird write).
         html_part.add_related(data, maintype, subtype, **options)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import base64
 import email
+import re
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from typing import Any
+from unittest.mock import patch
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mockserver import mime
 from mockserver.mime import address, entity_to_message, header_text, message_bytes, parse_rfc822, safe_header
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(range(256))).decode()
@@ -160,3 +163,68 @@ def test_any_text_anywhere_still_builds_a_message(
     raw = message_bytes(message)
     reparsed = email.message_from_bytes(raw, policy=policy.default)
     assert reparsed["Message-ID"] == "<m@x.no>"
+
+
+def test_inline_images_of_an_html_only_mail_with_attachments_go_into_related() -> None:
+    """An HTML-only mail with a plain attachment listed before its inline image (this was a 500)."""
+    parsed = build(
+        To=[{"Address": "kari@fjordtech.no"}],
+        HTMLBody='<p>Logo: <img src="cid:logo"></p>',
+        Attachments=[
+            {"Filename": "rapport.pdf", "Type": "application/pdf", "Stream": PNG},
+            {"Filename": "logo.png", "Type": "image/png", "Stream": PNG, "Id": "logo", "Disposition": "inline"},
+        ],
+    )
+    assert parsed.get_content_type() == "multipart/mixed"
+    related, pdf = parsed.iter_parts()
+    assert related.get_content_type() == "multipart/related"
+    assert [p.get_content_type() for p in related.iter_parts()] == ["text/html", "image/png"]
+    assert pdf.get_filename() == "rapport.pdf"
+
+
+def _unbounded(raw: bytes) -> bytes:
+    return re.sub(rb"={15}\d+==", b"BOUNDARY", raw)
+
+
+mail_texts = st.one_of(st.none(), st.text(max_size=90), st.text(alphabet="abc =?*;:<>@,.-\"'é", max_size=90))
+mail_addresses = st.fixed_dictionaries(
+    {"Address": st.one_of(st.emails(), mail_texts), "Name": st.one_of(st.none(), mail_texts)}
+)
+
+
+@given(
+    entity=st.fixed_dictionaries(
+        {
+            "From": mail_addresses,
+            "To": st.lists(mail_addresses, max_size=4),
+            "Cc": st.lists(mail_addresses, max_size=2),
+            "Subject": mail_texts,
+            "PlainBody": mail_texts,
+            "HTMLBody": mail_texts,
+            "Priority": st.sampled_from(["High", "Normal", None]),
+            "InReplyTo": st.one_of(st.none(), st.fixed_dictionaries({"MessageId": mail_texts})),
+            "CustomHeaderList": st.lists(
+                st.fixed_dictionaries({"Name": st.sampled_from(["X-Campaign", "X-A"]), "Values": st.lists(mail_texts)}),
+                max_size=2,
+            ),
+            "Attachments": st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "Filename": mail_texts,
+                        "Type": st.sampled_from(["image/png", "application/pdf", "nonsense"]),
+                        "Stream": st.just(PNG),
+                        "Id": st.one_of(st.none(), mail_texts),
+                        "Disposition": st.sampled_from(["inline", "attachment", None]),
+                    }
+                ),
+                max_size=3,
+            ),
+        }
+    )
+)
+def test_the_lean_header_path_writes_what_the_header_registry_writes(entity: dict[str, Any]) -> None:
+    """Short printable-ASCII headers skip the registry's parse and refold; the bytes must not change."""
+    lean = message_bytes(entity_to_message(entity, message_id="<m@x.no>", date=WHEN))
+    with patch.object(mime, "LEAN_SMTP", policy.SMTP):
+        full = message_bytes(entity_to_message(entity, message_id="<m@x.no>", date=WHEN))
+    assert _unbounded(lean) == _unbounded(full)

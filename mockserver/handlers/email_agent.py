@@ -66,22 +66,19 @@ async def _finish(
 ) -> ingest.Outcome:
     """Build the MIME message the entity stands for, set `Size` from it, accept and deliver it."""
     message = mime.entity_to_message(out, message_id=out["MessageID"], date=sent.value)
-    out["Size"] = len(mime.message_bytes(message))
-    outcome = await _accept(
-        call,
-        ingest.Submission(
-            operation=call.operation_id,
-            message_id=out["MessageID"],
-            envelope_from=_sender(out),
-            recipients=_recipients(out),
-            message=message,
-            request=dict(request),
-            user=call.user,
-            accepted_at=sent.value,
-            namespace=call.namespace,
-        ),
-        plan,
+    submission = ingest.Submission(
+        operation=call.operation_id,
+        message_id=out["MessageID"],
+        envelope_from=_sender(out),
+        recipients=_recipients(out),
+        message=message,
+        request=dict(request),
+        user=call.user,
+        accepted_at=sent.value,
+        namespace=call.namespace,
     )
+    out["Size"] = submission.size()
+    outcome = await _accept(call, submission, plan)
     if outcome.imap_uid is not None:
         # The id the IMAP server assigned (APPENDUID) is the mail's id on the server.
         out["ServerId"] = outcome.imap_uid
