@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -113,6 +114,12 @@ class _LeanPolicy(EmailPolicy):
             return name, value
         return super().header_store_parse(name, value)
 
+    def header_fetch_parse(self, name: str, value: Any) -> Any:
+        if hasattr(value, "name"):
+            return value
+        # Writing a message reads Content-Type and friends again and again; the same few values recur.
+        return _fetched(self, name, value)
+
     def writes_unchanged(self, name: str, value: str) -> bool:
         return (
             len(name) + len(value) + 2 <= (self.max_line_length or 78)
@@ -121,6 +128,12 @@ class _LeanPolicy(EmailPolicy):
             and "=?" not in value
             and "*=" not in value
         )
+
+
+@functools.lru_cache(maxsize=4096)
+def _fetched(lean: _LeanPolicy, name: str, value: str) -> Any:
+    """A stored plain value read back as a registry header object (immutable, so shared between messages)."""
+    return EmailPolicy.header_fetch_parse(lean, name, value)
 
 
 LEAN_SMTP = _LeanPolicy(linesep="\r\n")
