@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint pytest system-deps js-deps conformance-deep lock clean
+.PHONY: run test lint pytest system-deps js-deps conformance-deep bench lock clean
 
 # Pinned dependencies, then the project itself without build isolation, so a second run needs no network.
 $(STAMP): requirements.lock pyproject.toml
@@ -32,13 +32,20 @@ pytest: $(STAMP) system-deps js-deps
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check mockserver tests
-	$(BIN)/ruff format --check mockserver tests
+	$(BIN)/ruff check mockserver tests bench
+	$(BIN)/ruff format --check mockserver tests bench
 	$(BIN)/mypy
+	$(BIN)/mypy bench
 
 # Schemathesis' coverage phase on top of `make test`'s campaign: every boundary of every property (slow).
 conformance-deep: $(STAMP) system-deps
 	MOCKSERVER_CONFORMANCE_DEEP=1 $(BIN)/pytest -q tests/test_conformance.py
+
+# Our mock (1 and 2 workers) vs Prism and a bare-Starlette ceiling; installs wrk (apt) and Prism (npm) when
+# missing. BENCH_QUICK=1 for a smoke run. Results: bench/results/latest.json; see bench/README.md.
+bench: $(STAMP)
+	./bench/setup.sh
+	$(BIN)/python bench/run.py
 
 # Re-pin after changing dependencies in pyproject.toml.
 lock:

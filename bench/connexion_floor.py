@@ -1,0 +1,69 @@
+"""The benchmark's Connexion floor: the same contract in a plain Connexion app whose handlers do nothing.
+
+Connexion's own routing, security and (default, pure-Python) request validation, then a constant answer: no
+generated response, no MIME, no outbox. The mock is built on Connexion (its routes come from the contract), so
+this is the most a Connexion app of this contract can do per worker; `ours / connexion-floor` says how much
+the mock's own work costs on top, and `connexion-floor / prism` how far the framework alone is from Prism.
+
+Usage: python bench/connexion_floor.py --port PORT
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import logging
+from typing import Any
+
+import connexion
+import uvicorn
+from connexion.lifecycle import ConnexionResponse
+from connexion.resolver import Resolver
+
+from mockserver import spec
+
+ANSWER = b"[]"
+
+
+def accept_basic(username: str, password: str) -> dict[str, Any]:
+    return {"sub": username}
+
+
+def accept_token(token: str) -> dict[str, Any]:
+    return {"sub": "token"}
+
+
+async def constant(*args: Any, **kwargs: Any) -> ConnexionResponse:
+    return ConnexionResponse(status_code=200, body=ANSWER, content_type="application/json")
+
+
+def contract() -> dict[str, Any]:
+    """The contract with every security function pointed at an accept-all one (the mock's need its runtime)."""
+    document = copy.deepcopy(spec.load())
+    for scheme in document["components"]["securitySchemes"].values():
+        for key in list(scheme):
+            if key == "x-basicInfoFunc":
+                scheme[key] = f"{__name__}.accept_basic"
+            elif key in ("x-bearerInfoFunc", "x-apikeyInfoFunc"):
+                scheme[key] = f"{__name__}.accept_token"
+    return document
+
+
+def create() -> connexion.AsyncApp:
+    # As in the mock: otherwise every request to a multi-media-type operation logs a line.
+    logging.getLogger("connexion.operations.openapi3").setLevel(logging.ERROR)
+    app = connexion.AsyncApp(__name__)
+    app.add_api(contract(), resolver=Resolver(function_resolver=lambda _operation_id: constant))
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    uvicorn.run(create(), host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
