@@ -96,7 +96,9 @@ def attachment(call: Call, item: Any) -> Any:
     stream = item.get("Stream")
     size = decoded_length(stream) if isinstance(stream, str) and stream else (item.get("Size") or 0)
     return {
-        "Description": item.get("Description") or call.gen.catch_phrase(),
+        # The client's own description, else its file name (what mail clients show): an invented one would not
+        # follow from the request.
+        "Description": item.get("Description") or filename,
         "Filename": filename,
         "Size": size,
         "Type": item.get("Type") or ("application/octet-stream" if item.get("Stream") else None),

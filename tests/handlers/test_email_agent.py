@@ -81,6 +81,12 @@ def test_what_the_client_sent_comes_back_unchanged(client: TestClient) -> None:
     assert out["CustomHeaderList"][0]["Values"] == ["q3"]
 
 
+def test_an_attachment_is_described_by_the_client_or_by_its_file_name(client: TestClient) -> None:
+    described = {"Filename": "a.pdf", "Description": "Kvartalsrapport", "Stream": PDF}
+    [out] = send(client, {"Emails": [mail(Attachments=[described, {"Filename": "b.pdf", "Stream": PDF}, {}])]}).json()
+    assert [a["Description"] for a in out["Attachments"]] == ["Kvartalsrapport", "b.pdf", None]
+
+
 def test_recipients_are_enriched_consistently(client: TestClient) -> None:
     first = send(client, {"Emails": [mail()]}).json()[0]["To"][0]
     again = send(client, {"Emails": [mail(Subject="another")]}).json()[0]["Cc"]
