@@ -165,7 +165,11 @@ def decode_json(raw: bytes, encoding: str) -> Any:
 
 def content_type(scope: Scope) -> tuple[str, str | None]:
     """(media type, charset) of the request; Connexion's own split misses `; charset=` after a space."""
-    header = Headers(scope=scope).get("content-type", "")
+    return split_content_type(Headers(scope=scope).get("content-type", ""))
+
+
+def split_content_type(header: str) -> tuple[str, str | None]:
+    """(media type, charset) of a Content-Type value; ("", None) when there is none."""
     media_type, *params = header.split(";")
     charset = None
     for param in params:

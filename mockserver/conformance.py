@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from mockserver import forms, spec
 from mockserver.bodies import is_base64, to_json_schema
-from mockserver.projection import apply_select, parse_select
+from mockserver.projection import apply_select, parse_select, unselected
 from mockserver.xmlcodec import XmlBodyError, XmlCodec
 
 XML = XmlCodec(spec.resolve)
@@ -90,27 +90,12 @@ def select_honoured(ctx: Any, response: Any, case: Any) -> bool | None:
     except ValueError:
         return None  # unreadable bodies are response_schema_conformance's business
     if apply_select(value, tree) != value:
-        kept = sorted(_unselected(value, tree))[:8]
+        kept = unselected(value, tree)[:8]
         raise AssertionError(
             f"`$select={selected}` was not honoured: properties that were not selected still have values "
             f"({', '.join(kept)})"
         )
     return None
-
-
-def _unselected(value: Any, tree: Any, where: str = "") -> set[str]:
-    found: set[str] = set()
-    if isinstance(value, list):
-        for item in value:
-            found |= _unselected(item, tree, where + "[]")
-    elif isinstance(value, dict) and tree:
-        for key, item in value.items():
-            sub = tree.get(key.casefold())
-            if sub is None and item is not None:
-                found.add(f"{where}.{key}".lstrip("."))
-            elif sub:
-                found |= _unselected(item, sub, f"{where}.{key}")
-    return found
 
 
 @schemathesis.hook

@@ -18,6 +18,7 @@ DEFAULT_LOCALE = NO_LANGUAGE.faker_locale
 
 # Masks a real server hands out most: full rights dominate, read-only and delete-only show up now and then.
 _TABLE_MASKS = (15, 15, 15, 15, 8, 7, 11, 1)
+_UPDATE, _DELETE = 2, 8  # ETableRight flags
 _FIELD_MASKS = (3, 3, 3, 3, 1, 67, 129)
 
 # FieldLength the vendor reports per .NET type; strings get a column size, bodies are unbounded (0).
@@ -74,8 +75,10 @@ class Gen:
 
     def table_right(self, moment: datetime | None = None) -> dict[str, Any]:
         mask = self.rng.choice(_TABLE_MASKS)
-        # Anything short of full rights carries a reason, as the vendor's restricted carriers do.
-        reason = "" if mask == 15 else self.texts.resource("SR_EMAIL_ARCHIVED_READONLY", moment)
+        # A read-only mail (no Update, no Delete) says why; other partial masks carry an empty reason, as in the
+        # vendor's own sample (`{"Mask": "Delete", "Reason": ""}`).
+        read_only = not mask & (_UPDATE | _DELETE)
+        reason = self.texts.resource("SR_EMAIL_ARCHIVED_READONLY", moment) if read_only else ""
         return {"Mask": TABLE_RIGHT.format(mask), "Reason": reason}
 
     def field_right(self) -> dict[str, Any] | None:

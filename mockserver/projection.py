@@ -47,3 +47,24 @@ def apply_select(value: Any, tree: SelectTree | None) -> Any:
             result[key] = None if sub is None else apply_select(item, sub)
         return result
     return value
+
+
+def unselected(value: Any, tree: SelectTree | None) -> list[str]:
+    """The properties a selection leaves out that still carry a value, as dotted paths (`[].HTMLBody`): what a
+    server that ignores `$select` gives away. Empty when the selection was honoured or selects nothing."""
+    return sorted(_unselected(value, tree, "")) if tree is not None else []
+
+
+def _unselected(value: Any, tree: SelectTree, where: str) -> set[str]:
+    found: set[str] = set()
+    if isinstance(value, list):
+        for item in value:
+            found |= _unselected(item, tree, where + "[]")
+    elif isinstance(value, dict) and tree:
+        for key, item in value.items():
+            sub = tree.get(key.casefold())
+            if sub is None and item is not None:
+                found.add(f"{where}.{key}".lstrip("."))
+            elif sub:
+                found |= _unselected(item, sub, f"{where}.{key}")
+    return found

@@ -33,9 +33,9 @@ import jsonschema_rs
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mockserver import bodies, conformance, forms, problems, spec
+from mockserver import bodies, conformance, forms, problems, projection, spec
 from mockserver.bodies import JSON_MEDIA_TYPES, is_base64, json_pointer_to_path, to_json_schema
-from mockserver.projection import SelectTree, parse_select
+from mockserver.projection import parse_select
 from mockserver.xmlcodec import XmlBodyError
 
 logger = logging.getLogger("mockserver.proxy")
@@ -164,36 +164,12 @@ def unselected(value: Any, selected: str | None) -> list[str]:
     """The properties that `$select=selected` leaves out but that still carry a value in `value`, as dotted paths
     (`[].HTMLBody`); empty when the selection was honoured or selects nothing. The vendor nulls unselected
     properties in every returned carrier, it does not remove them."""
-    tree = parse_select(selected)
-    if tree is None:
-        return []
-    return sorted(_unselected(value, tree))
-
-
-def _unselected(value: Any, tree: SelectTree, where: str = "") -> set[str]:
-    found: set[str] = set()
-    if isinstance(value, list):
-        for item in value:
-            found |= _unselected(item, tree, where + "[]")
-    elif isinstance(value, dict) and tree:
-        for key, item in value.items():
-            sub = tree.get(key.casefold())
-            if sub is None and item is not None:
-                found.add(f"{where}.{key}".lstrip("."))
-            elif sub:
-                found |= _unselected(item, sub, f"{where}.{key}")
-    return found
+    return projection.unselected(value, parse_select(selected))
 
 
 def _media_type(header: str | None) -> tuple[str, str | None]:
     """(media type, charset) of a Content-Type value; ("", None) when there is none."""
-    media_type, *params = (header or "").split(";")
-    charset = None
-    for param in params:
-        name, _, value = param.partition("=")
-        if name.strip().lower() == "charset":
-            charset = value.strip().strip('"') or None
-    return media_type.strip().lower(), charset
+    return bodies.split_content_type(header or "")
 
 
 def _is_json(media_type: str) -> bool:

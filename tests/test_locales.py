@@ -83,10 +83,12 @@ def test_same_address_same_person_in_one_language(client: TestClient) -> None:
 
 
 def test_reasons_in_responses_follow_language_and_culture(client: TestClient) -> None:
-    body = {"Emails": [{"Subject": f"m{n}"} for n in range(20)]}
+    body = {"Emails": [{"Subject": f"m{n}"} for n in range(60)]}
 
     def reasons(**headers: str) -> set[str]:
         result = client.post(SEND, json=body, headers={**AUTH, **headers}).json()
+        # Only a read-only mail (mask R) explains itself.
+        assert all(bool(m["TableRight"]["Reason"]) == (m["TableRight"]["Mask"] == "Select") for m in result)
         return {m["TableRight"]["Reason"] for m in result if m["TableRight"]["Reason"]}
 
     assert reasons() == {"[SR_EMAIL_ARCHIVED_READONLY]"}
