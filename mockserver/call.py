@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import random
 from asyncio import sleep
@@ -204,7 +205,7 @@ def _apply_controls(call: Call, side: random.Random) -> None:
             f"Prefer: code={status} is not a documented status of {call.operation_id} (documented: {codes})"
         )
     if status is None:
-        status = controls.chaos_status(call.runtime.chaos, call.operation_id, side)
+        status = controls.chaos_status(call.runtime.chaos, call.operation_id, documented, side)
     success = status is None or 200 <= status < 300
     if success and wanted.example is None and wanted.dynamic:
         return
@@ -216,11 +217,20 @@ def _apply_controls(call: Call, side: random.Random) -> None:
             f"Prefer: example={wanted.example} is not an example of {call.operation_id} {status} (examples: {names})"
         )
     if status == 204 or (success and not available):
-        return  # nothing to can: no body, or no example to answer with instead of generated data
+        # Nothing to can: no body, or no example to answer with instead of generated data; then `dynamic=false`
+        # was not honoured, and Preference-Applied must not say it was.
+        applied = tuple(a for a in wanted.applied if not a.startswith("dynamic=") or available)
+        call.controls = dataclasses.replace(wanted, applied=applied)
+        return
     name = wanted.example or next(iter(available), None)
     body = available[name] if name is not None else None
-    if not success and call.media_type is None:
-        call.media_type = "application/json"
+    if not success:
+        # An error is answered in a media type its own response documents, which need not be the one negotiated
+        # for success (json-patch+json is a request type; RelayMessage's 204 has none at all).
+        content = documented[str(status)].get("content") or {"application/json": {}}
+        offered = sorted(content, key=lambda media_type: media_type != "application/json")  # the default first
+        accept = Headers(scope=call.scope).get("accept")
+        call.media_type = negotiate(accept, offered) or offered[0]
     raise CannedResponse(call.respond(body, status=status))
 
 

@@ -162,10 +162,21 @@ def parse_chaos(text: str | None) -> tuple[ChaosRule, ...]:
     return tuple(rules)
 
 
-def chaos_status(rules: tuple[ChaosRule, ...], operation_id: str, rng: random.Random) -> int | None:
-    """The error status chaos picks for this request, if any (deterministic for a given seed)."""
+def is_controlled(operation_id: str) -> bool:
+    """Whether `Prefer`, latency and chaos apply: not to the CometD endpoint, whose answers are Bayeux protocol
+    replies (a canned HTTP error there would only make a client re-handshake), not resources."""
+    return not operation_id.startswith("gwsNotifications_")
+
+
+def chaos_status(
+    rules: tuple[ChaosRule, ...], operation_id: str, documented: Mapping[str, object], rng: random.Random
+) -> int | None:
+    """The error status chaos picks for this request, if any (deterministic for a given seed). A `*` rule skips
+    operations that do not document its status: an operation never answers what its contract cannot say."""
     for rule in rules:
-        if rule.operation in ("*", operation_id) and rng.random() < rule.probability:
+        if rule.operation not in ("*", operation_id) or str(rule.status) not in documented:
+            continue
+        if rng.random() < rule.probability:
             return rule.status
     return None
 

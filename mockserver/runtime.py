@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from mockserver import bayeux, gws_notify, spec
+from mockserver import bayeux, controls, gws_notify, spec
 from mockserver.controls import ChaosRule, Latency, parse_chaos
 from mockserver.directory import Directory
 from mockserver.dotnet import DotNetDateTime
@@ -71,10 +71,15 @@ class Runtime:
     def _checked_chaos(rules: tuple[ChaosRule, ...]) -> tuple[ChaosRule, ...]:
         """Chaos may only inject statuses the contract documents for the operation it names."""
         for rule in rules:
-            targets = list(spec.operations()) if rule.operation == "*" else [rule.operation]
+            controlled = [o for o in spec.operations() if controls.is_controlled(o)]
+            targets = controlled if rule.operation == "*" else [rule.operation]
             for operation_id in targets:
                 if operation_id not in spec.operations():
                     raise ValueError(f"chaos names unknown operation {operation_id!r}")
+                if not controls.is_controlled(operation_id):
+                    raise ValueError(
+                        f"chaos cannot target {operation_id}: the CometD endpoint answers Bayeux protocol replies"
+                    )
                 if str(rule.status) not in spec.responses(operation_id) and rule.operation != "*":
                     raise ValueError(f"chaos status {rule.status} is not documented for {operation_id}")
             if rule.operation == "*" and not any(str(rule.status) in spec.responses(o) for o in targets):

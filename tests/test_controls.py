@@ -109,6 +109,14 @@ def test_example_and_dynamic_false_return_the_contracts_example(client: TestClie
     assert error.json() == spec.examples("v1EMailAgent_SaveToMailServer", 500)["default"]
 
 
+def test_dynamic_false_is_reported_applied_only_where_an_example_was_used(client: TestClient) -> None:
+    canned = client.post(SEND, json=BODY, headers={**AUTH, "Prefer": "dynamic=false"})
+    assert canned.headers["Preference-Applied"] == "dynamic=false"
+    generated = client.get("/api/v2/me", headers={**AUTH, "Prefer": "dynamic=false, delay=0"})
+    assert generated.status_code == 200
+    assert generated.headers["Preference-Applied"] == "delay=0"  # GET /api/v2/me has no example to answer with
+
+
 def test_examples_come_in_xml_too(client: TestClient) -> None:
     response = client.post(
         SEND, json=BODY, headers={**AUTH, "Prefer": "example=docsSample", "Accept": "application/xml"}
@@ -183,9 +191,40 @@ def test_chaos_injects_documented_errors_deterministically() -> None:
     assert relay.status_code == 204
 
 
+def test_a_star_rule_only_hits_operations_that_document_its_status() -> None:
+    with create_app(mock_settings(seed=11, chaos="*=404:1")).test_client() as client:
+        send = client.post(SEND, json=BODY, headers=AUTH)
+        gws = client.post(GWS_SEND, json=GWS_BODY, headers=gws_login(client))
+    assert send.status_code == 200  # SendEMails documents no 404
+    assert gws.status_code == 404 and set(gws.json()) == {"statusCode", "statusMessage"}
+
+
+@pytest.mark.parametrize(
+    ("path", "accept", "code", "expected"),
+    [
+        (SEND, "application/json-patch+json", 500, "application/json"),  # a request type, not an error type
+        (SEND, "text/xml", 500, "text/xml"),
+        (SEND, None, 400, "application/json"),
+        (RELAY, "application/xml", 500, "application/xml"),  # 204 has no media type; its errors do
+    ],
+)
+def test_a_forced_error_comes_in_a_media_type_its_status_documents(
+    client: TestClient, path: str, accept: str | None, code: int, expected: str
+) -> None:
+    body = {"Rfc822": "x", "Recipients": ["a@b.no"]} if path == RELAY else BODY
+    headers = {**AUTH, "Prefer": f"code={code}", **({"Accept": accept} if accept else {})}
+    response = client.post(path, json=body, headers=headers)
+    assert response.status_code == code
+    media_type = response.headers["content-type"].split(";")[0]
+    assert media_type == expected
+    operation = "v1EMailAgent_RelayMessage" if path == RELAY else "v1EMailAgent_SendEMails"
+    assert media_type in spec.responses(operation)[str(code)]["content"]
+
+
 @pytest.mark.parametrize(
     ("chaos", "message"),
     [
+        ("gwsNotifications_Post=500:0.1", "Bayeux protocol replies"),
         ("SendEMails=500:0.1", "unknown operation"),
         ("v1EMailAgent_SendEMails=418:0.1", "not documented"),
         ("*=500", "OPERATION=STATUS:PROBABILITY"),
