@@ -199,6 +199,9 @@ def _describe(
         return exc.status, str(exc.detail), exc.message, exc.kind, exc.error_type, exc.gws_code
     if isinstance(exc, UnsupportedMediaTypeProblem):
         media_type = str(exc.detail or "").partition("(")[2].partition(")")[0] or "unknown"
+        if is_gws(path):
+            # GWS is a Java service: an ASP.NET formatter message naming a "…Request" type would give it away.
+            return 415, f"Content type '{media_type}' is not supported; send application/json", None, "invalid", None, 2
         problem = unsupported_media_type(media_type, _carrier_name(path))
         return 415, str(problem.detail), problem.message, "invalid", None, 2
     if isinstance(exc, BadRequestProblem):

@@ -92,6 +92,15 @@ def test_interaction_id_must_look_like_one(client: TestClient) -> None:
     assert response.json()["statusCode"] == 2
 
 
+def test_an_unsupported_content_type_is_named_as_gws_names_it(client: TestClient) -> None:
+    response = client.post(GWS_SEND, content=b"x", headers={**gws_login(client), "Content-Type": "text/plain"})
+    assert response.status_code == 415
+    assert response.json() == {
+        "statusCode": 2,
+        "statusMessage": "Content type 'text/plain' is not supported; send application/json",
+    }
+
+
 def test_gws_errors_never_use_the_superoffice_shape(client: TestClient) -> None:
     client.cookies.clear()
     anonymous = client.post(GWS_SEND, json=SAMPLE)
