@@ -12,7 +12,7 @@ from email import message_from_bytes, policy
 from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage, Message
 from email.policy import EmailPolicy, Policy
-from email.utils import format_datetime
+from email.utils import format_datetime, getaddresses
 from typing import Any
 
 # Control characters never reach a header: a value with "\r\nBcc: x" must not become a second header.
@@ -324,6 +324,16 @@ def safe_header(msg: Message, name: str) -> str | None:
     except Exception:  # the email package raises assorted errors on hostile header values
         return None
     return header_text(value) if value is not None else None
+
+
+def header_address(msg: Message, name: str) -> str | None:
+    """The first address of an address header (`Anna Berg <anna@nordlys.no>` → `anna@nordlys.no`), as an SMTP
+    envelope needs it; None when there is none."""
+    text = safe_header(msg, name)
+    if not text:
+        return None
+    found = [addr for _, addr in getaddresses([text]) if addr]
+    return found[0] if found else None
 
 
 def parse_rfc822_bytes(data: bytes) -> EmailMessage:

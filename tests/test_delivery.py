@@ -170,6 +170,17 @@ def test_relay_message_is_one_smtp_transaction_with_the_text_unchanged() -> None
     assert got.data == rfc822.encode()  # a lone "." line survives SMTP's dot-stuffing
 
 
+def test_relay_without_an_envelope_sender_takes_the_address_of_the_from_header() -> None:
+    rfc822 = "From: Anna Berg <anna@nordlys.no>\r\nTo: b@fjordtech.no\r\nSubject: R\r\n\r\nHei\r\n"
+    with smtp_server() as (port, received, _):
+        with create_app(smtp_settings(port)).test_client() as client:
+            response = client.post(RELAY, json={"Rfc822": rfc822, "Recipients": ["b@fjordtech.no"]}, headers=AUTH)
+        assert response.status_code == 204
+        [got] = received
+    assert got.mail_from == "anna@nordlys.no"  # not the null sender `<>`, which marks a bounce
+    assert got.data == rfc822.encode()
+
+
 def test_a_named_server_and_credentials_are_used() -> None:
     with smtp_server(SmtpBehaviour(require_auth=True)) as (port, received, _):
         app = create_app(mock_settings(seed=1, delivery="smtp", smtp_timeout=2))

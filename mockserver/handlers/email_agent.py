@@ -155,7 +155,7 @@ async def relay_message() -> Response:
     body = call.body
     text: str = body["Rfc822"]
     message = mime.parse_rfc822(text)
-    envelope_from = body.get("From") or mime.safe_header(message, "From")
+    envelope_from = body.get("From") or mime.header_address(message, "From")
     await _accept(
         call,
         ingest.Submission(
