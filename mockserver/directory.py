@@ -40,7 +40,7 @@ FREEMAIL_DOMAINS = frozenset(
     }
 )
 
-_LOCAL_TOKENS = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ]{2,}")
+_LOCAL_TOKENS = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ]+")
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,12 @@ class Directory:
         contact_id, contact_name = self._contact(domain)
         self._faker.seed_instance(stable_int(self._seed, "person", key))
         rng = self._faker.random
-        tokens = [t.capitalize() for t in _LOCAL_TOKENS.findall(local)]
+        # `j.smith` is J. Smith; a lone letter elsewhere (`x`, `kari.n`) names nobody.
+        found = _LOCAL_TOKENS.findall(local)
+        kept = [t for i, t in enumerate(found) if len(t) > 1 or i == 0]
+        tokens = [f"{t.upper()}." if len(t) == 1 else t.capitalize() for t in kept]
+        if len(tokens) == 1 and tokens[0].endswith("."):
+            tokens = []  # an initial alone is no name
         if len(tokens) >= 2:
             first, last = tokens[0], tokens[-1]
         elif tokens:

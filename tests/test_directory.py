@@ -21,6 +21,8 @@ def test_names_come_from_the_local_part() -> None:
     assert person.person_name == person.name == "Kari Nilsen"
     assert directory.lookup("bruce.one@witcher.xyz").person_name == "Bruce One"
     assert directory.lookup("qwerty@gplus-w2k3-gf80").person_name.startswith("Qwerty ")
+    assert directory.lookup("j.smith@acme.com").person_name == "J. Smith"  # an initial is kept
+    assert "." not in directory.lookup("x.y@z.no").person_name  # initials alone name nobody
 
 
 def test_company_comes_from_the_domain_and_is_shared() -> None:
