@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 QUEUED = "queued"
@@ -68,7 +69,46 @@ SUMMARY_COLUMNS = (
 
 
 def now_text() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
+    return instant_text(datetime.now(UTC))
+
+
+def instant_text(moment: datetime) -> str:
+    """`moment` in the form created_at and updated_at are stored in.
+
+    Always UTC with six fractional digits, so that comparing the texts compares the instants. A naive moment is
+    taken as UTC.
+    """
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:
+        # Outside datetime's range once moved to UTC: before every row, or after every row.
+        offset = moment.utcoffset()
+        utc = datetime.min.replace(tzinfo=UTC) if offset and offset > timedelta(0) else datetime.max.replace(tzinfo=UTC)
+    return utc.isoformat(timespec="microseconds")
+
+
+_OFFSET_AFTER_SPACE = re.compile(r"(.*\d) (\d{2}(?::?\d{2})?)")
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 date-time (`Z` or an offset); one without an offset is taken as UTC.
+
+    Raises ValueError for anything else.
+    """
+    # RFC 3339 allows a lower-case `t` and `z`, which fromisoformat does not.
+    value = text.strip().upper()
+    # A `+` left unencoded in a URL arrives as a space: `since=2025-01-01T10:00:00+01:00` typed into curl.
+    unencoded = _OFFSET_AFTER_SPACE.fullmatch(value)
+    candidates = [value] + ([f"{unencoded.group(1)}+{unencoded.group(2)}"] if unencoded else [])
+    for candidate in candidates:
+        try:
+            moment = datetime.fromisoformat(candidate)
+        except ValueError:
+            continue
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    raise ValueError(f"not an ISO 8601 date-time: {text!r}")
 
 
 @dataclass(frozen=True)
@@ -81,7 +121,7 @@ class Filters:
     subject: str | None = None
     operation: str | None = None
     status: str | None = None
-    since: str | None = None
+    since: datetime | None = None
     after_id: int | None = None
     message_id: str | None = None
 
@@ -106,9 +146,9 @@ class Filters:
         if self.status:
             clauses.append("status = ?")
             args.append(self.status)
-        if self.since:
+        if self.since is not None:
             clauses.append("created_at >= ?")
-            args.append(self.since)
+            args.append(instant_text(self.since))
         if self.after_id is not None:
             clauses.append("id > ?")
             args.append(self.after_id)
@@ -283,7 +323,7 @@ class Outbox:
 
     def mark_interrupted(self, older_than_seconds: float = 60.0) -> int:
         """Rows a stopped server left queued are marked failed, so nothing accepted disappears silently."""
-        cutoff = datetime.fromtimestamp(time.time() - older_than_seconds, UTC).isoformat(timespec="microseconds")
+        cutoff = instant_text(datetime.fromtimestamp(time.time() - older_than_seconds, UTC))
         with self.locked() as conn:
             cursor = conn.execute(
                 "UPDATE mails SET status = ?, error = ?, updated_at = ? WHERE status = ? AND updated_at < ?",

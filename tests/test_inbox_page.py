@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import base64
+import email
 import shutil
 import threading
 from collections.abc import Iterator
+from email import policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -85,7 +88,8 @@ def page(browser: Browser, mock: RunningMock) -> Iterator[Page]:
     context.close()
 
 
-def send(mock: RunningMock, subject: str, html: str, **extra: Any) -> None:
+def send(mock: RunningMock, subject: str, html: str, namespace: str | None = None, **extra: Any) -> None:
+    headers = {**AUTH, **({"X-Mock-Namespace": namespace} if namespace is not None else {})}
     mail = {
         "From": {"Address": "anna.berg@nordlys.no"},
         "To": [{"Address": "kari.nilsen@fjordtech.no"}],
@@ -94,7 +98,7 @@ def send(mock: RunningMock, subject: str, html: str, **extra: Any) -> None:
         "HTMLBody": html,
         **extra,
     }
-    response = httpx.post(mock.base_url + SEND, json={"Emails": [mail]}, headers=AUTH, timeout=10)
+    response = httpx.post(mock.base_url + SEND, json={"Emails": [mail]}, headers=headers, timeout=10)
     assert response.status_code == 200, response.text
 
 
@@ -156,3 +160,61 @@ def test_inbox_lists_live_filters_shows_and_downloads(
     download_info.value.save_as(saved)
     assert saved.read_bytes() == PDF
     assert download_info.value.suggested_filename == "rapport.pdf"
+
+
+def test_inbox_shows_a_namespaced_mail_its_frame_and_its_downloads(
+    page: Page, mock: RunningMock, tmp_path: Path
+) -> None:
+    # As the pytest plugin files a test's mail; the space and slash must survive every URL the page builds.
+    namespace = "test_send-1a2b/ns x"
+    html = '<p id="greeting">Hei fra et navnerom</p><img id="logo" src="cid:logo">'
+    attachments = [
+        {
+            "Filename": "logo.png",
+            "Type": "image/png",
+            "Id": "logo",
+            "Disposition": "inline",
+            "Stream": base64.b64encode(PIXEL).decode(),
+        },
+        {"Filename": "rapport.pdf", "Type": "application/pdf", "Stream": base64.b64encode(PDF).decode()},
+    ]
+    send(mock, "Navnerom", html, namespace=namespace, Attachments=attachments)
+
+    page.goto(mock.base_url + "/_mock/inbox?namespace=" + quote(namespace, safe=""))
+    expect(page.locator("#namespace")).to_have_value(namespace)
+    rows = page.locator("tr.mail")
+    expect(rows).to_have_count(1, timeout=10_000)
+    expect(rows.first).to_contain_text("Navnerom")
+
+    rows.first.click()
+    expect(page.locator("#detail h2")).to_have_text("Navnerom")
+    frame = page.frame_locator("iframe#html")
+    expect(frame.locator("#greeting")).to_have_text("Hei fra et navnerom")
+    expect(frame.locator("#logo")).to_have_js_property("naturalWidth", 1)
+
+    with page.expect_download() as download_info:
+        page.locator("#attachments a", has_text="rapport.pdf").click()
+    saved = tmp_path / "download.pdf"
+    download_info.value.save_as(saved)
+    assert saved.read_bytes() == PDF
+    assert download_info.value.suggested_filename == "rapport.pdf"
+
+    with page.expect_download() as raw_info:
+        page.locator("#raw").click()
+    eml = tmp_path / "mail.eml"
+    raw_info.value.save_as(eml)
+    assert email.message_from_bytes(eml.read_bytes(), policy=policy.default)["Subject"] == "Navnerom"
+
+    # Another namespace, picked on the page: the list follows, the open mail goes, the address bar records it.
+    page.fill("#namespace", "nobody-else")
+    page.press("#namespace", "Enter")
+    expect(page.locator("#nothing")).to_be_visible()
+    expect(rows).to_have_count(0)
+    expect(page.locator("#detail")).to_have_text("Select a mail.")
+    assert page.url.endswith("/_mock/inbox?namespace=nobody-else")
+    page.fill("#namespace", namespace)
+    page.press("#namespace", "Enter")
+    expect(rows).to_have_count(1, timeout=10_000)
+    page.reload()
+    expect(page.locator("#namespace")).to_have_value(namespace)
+    expect(rows).to_have_count(1, timeout=10_000)

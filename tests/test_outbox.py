@@ -9,11 +9,12 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from mockserver.outbox import FAILED, QUEUED, SENT, Filters, Outbox
+from mockserver.outbox import FAILED, QUEUED, SENT, Filters, Outbox, instant_text, parse_instant
 
 
 def record(outbox: Outbox, namespace: str = "", subject: str = "Hei", to: str = "kari@fjordtech.no") -> int:
@@ -48,6 +49,54 @@ def test_filters_match_case_insensitively_and_within_a_namespace() -> None:
     summary = outbox.find(Filters(status=SENT))[0].summary()
     assert summary["recipients"] == ["kari@fjordtech.no"]
     assert "raw" not in summary
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2025-11-03T09:30:00+01:00", datetime(2025, 11, 3, 8, 30, tzinfo=UTC)),
+        ("2025-11-03T08:30:00Z", datetime(2025, 11, 3, 8, 30, tzinfo=UTC)),
+        ("2025-11-03t08:30:00.5z", datetime(2025, 11, 3, 8, 30, 0, 500_000, tzinfo=UTC)),
+        ("2025-11-03T08:30:00", datetime(2025, 11, 3, 8, 30, tzinfo=UTC)),  # no offset: UTC
+        ("2025-11-03", datetime(2025, 11, 3, tzinfo=UTC)),
+        ("2025-11-03T03:30:00-05:00", datetime(2025, 11, 3, 8, 30, tzinfo=UTC)),
+        ("2025-11-03T09:30:00 01:00", datetime(2025, 11, 3, 8, 30, tzinfo=UTC)),  # `+` unencoded in a URL
+        ("2025-11-03 09:30:00 0100", datetime(2025, 11, 3, 8, 30, tzinfo=UTC)),
+    ],
+)
+def test_parse_instant(text: str, expected: datetime) -> None:
+    parsed = parse_instant(text)
+    assert parsed == expected
+    assert parsed.tzinfo is not None
+
+
+@pytest.mark.parametrize("text", ["", "now", "2025-11-03T25:00:00Z", "2025-11-03T09:30:00+24:00", "09:30", "1 01:00"])
+def test_parse_instant_refuses_what_is_not_a_date_time(text: str) -> None:
+    with pytest.raises(ValueError, match="not an ISO 8601 date-time"):
+        parse_instant(text)
+
+
+def test_instant_text_is_the_stored_form_and_sorts_like_time() -> None:
+    moment = datetime(2025, 11, 3, 9, 30, tzinfo=timezone(timedelta(hours=1)))
+    assert instant_text(moment) == "2025-11-03T08:30:00.000000+00:00"
+    assert instant_text(moment.replace(tzinfo=None)) == "2025-11-03T09:30:00.000000+00:00"
+    assert instant_text(datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1)))) == "0001-01-01T00:00:00.000000+00:00"
+    assert instant_text(datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-2)))).startswith("9999-12-31T23:59")
+
+
+def test_since_compares_instants_not_texts() -> None:
+    outbox = Outbox(":memory:")
+    record(outbox, subject="Kvartalsrapport")
+    created = datetime.fromisoformat(outbox.find(Filters())[0].values["created_at"])
+    oslo = timezone(timedelta(hours=1))
+    new_york = timezone(timedelta(hours=-5))
+    assert outbox.count(Filters(since=created)) == 1
+    assert outbox.count(Filters(since=created.astimezone(oslo))) == 1
+    assert outbox.count(Filters(since=created.astimezone(new_york))) == 1
+    assert outbox.count(Filters(since=(created - timedelta(minutes=5)).astimezone(oslo))) == 1
+    assert outbox.count(Filters(since=(created + timedelta(microseconds=1)).astimezone(new_york))) == 0
+    assert outbox.count(Filters(since=created.replace(tzinfo=None))) == 1  # naive: UTC
+    assert outbox.count(Filters(since=parse_instant(created.isoformat().replace("+00:00", "Z")))) == 1
 
 
 def test_delete_keeps_other_namespaces() -> None:

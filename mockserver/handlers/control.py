@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import datetime
 from email.message import EmailMessage, Message
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 import orjson
 from connexion import context as cx
@@ -17,7 +18,7 @@ from starlette.responses import Response
 
 from mockserver import mime
 from mockserver.bodies import RUNTIME_KEY
-from mockserver.outbox import Filters, Row
+from mockserver.outbox import Filters, Row, parse_instant
 from mockserver.runtime import Runtime
 
 JSON = "application/json"
@@ -34,7 +35,13 @@ def _runtime() -> Runtime:
 
 
 def _namespace() -> str:
-    return Headers(scope=cx.scope).get("x-mock-namespace", "").strip()[:200]
+    """The `X-Mock-Namespace` header, else the `namespace` query parameter; a header wins even when blank.
+
+    The query parameter is for plain URLs (links, iframes, downloads), which cannot carry a header.
+    """
+    header = Headers(scope=cx.scope).get("x-mock-namespace")
+    chosen = header if header is not None else _query().get("namespace", "")
+    return chosen.strip()[:200]
 
 
 def _query() -> dict[str, str]:
@@ -49,6 +56,19 @@ def _not_found(detail: str) -> ProblemException:
     return ProblemException(status=404, title="Not Found", detail=detail)
 
 
+def _since(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return parse_instant(text)
+    except ValueError:
+        raise ProblemException(
+            status=400,
+            title="Bad Request",
+            detail=f"Query parameter 'since': {text!r} is not an ISO 8601 date-time (e.g. 2025-11-03T09:30:00+01:00)",
+        ) from None
+
+
 def _filters(query: dict[str, str]) -> Filters:
     after = query.get("after_id")
     return Filters(
@@ -58,7 +78,7 @@ def _filters(query: dict[str, str]) -> Filters:
         subject=query.get("subject") or None,
         operation=query.get("operation") or None,
         status=query.get("status") or None,
-        since=query.get("since") or None,
+        since=_since(query.get("since")),
         after_id=int(after) if after and after.isdigit() else None,
         message_id=query.get("message_id") or None,
     )
@@ -166,11 +186,14 @@ async def get_mail_html(id: int) -> Response:  # noqa: A002
         text = _body(message, "plain") or ""
         body = f"<pre style='white-space:pre-wrap;font:13px monospace'>{html.escape(text)}</pre>"
     else:
+        # A frame's image requests carry no namespace header, so the namespace goes into the URL.
+        namespace = _namespace()
+        in_namespace = f"?namespace={quote(namespace, safe='')}" if namespace else ""
         cids = {}
         for index, part in enumerate(_attachments(message)):
             content_id = str(part.get("Content-ID") or "").strip("<> ")
             if content_id:
-                cids[content_id] = f"/_mock/outbox/{id}/attachments/{index}"
+                cids[content_id] = f"/_mock/outbox/{id}/attachments/{index}{in_namespace}"
         body = re.sub(
             r"cid:([^\"'\s)>]+)", lambda match: cids.get(match.group(1), "about:blank"), body, flags=re.IGNORECASE
         )

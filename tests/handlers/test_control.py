@@ -6,6 +6,7 @@ import base64
 import email
 import threading
 import time
+from datetime import UTC, datetime, timedelta, timezone
 from email import policy
 from typing import Any
 
@@ -84,6 +85,115 @@ def test_namespaces_keep_parallel_tests_apart(client: TestClient) -> None:
     assert client.get(f"/_mock/outbox/{other_id}", headers={"X-Mock-Namespace": "test-a"}).status_code == 404
     assert client.delete("/_mock/outbox", headers={"X-Mock-Namespace": "test-a"}).json() == {"deleted": 1}
     assert client.get("/_mock/outbox", headers={"X-Mock-Namespace": "test-b"}).json()["count"] == 1
+
+
+def test_namespace_as_query_parameter_for_plain_urls(client: TestClient) -> None:
+    namespace = "team a/inbox"  # a space and a slash: the page must encode it, and so must the cid: links
+    pdf = b"%PDF-1.4 " + bytes(range(256))
+    send(
+        client,
+        "mine",
+        namespace=namespace,
+        HTMLBody='<p>Hei</p><img src="cid:logo">',
+        Attachments=[
+            {"Filename": "logo.png", "Type": "image/png", "Id": "logo", "Disposition": "inline", "Stream": "AAAA"},
+            {"Filename": "rapport.pdf", "Type": "application/pdf", "Stream": base64.b64encode(pdf).decode()},
+        ],
+    )
+    send(client, "theirs", namespace="test-b")
+    mine = {"namespace": namespace}
+    listed = client.get("/_mock/outbox", params=mine).json()
+    assert [i["subject"] for i in listed["items"]] == ["mine"]
+    mail_id = listed["items"][0]["id"]
+    assert client.get("/_mock/outbox").json()["count"] == 0
+    assert client.get("/_mock/outbox", params={"namespace": ""}).json()["count"] == 0
+
+    # The header wins over the query parameter, a blank header too (it names the default namespace).
+    both = client.get("/_mock/outbox", params=mine, headers={"X-Mock-Namespace": "test-b"}).json()
+    assert [i["subject"] for i in both["items"]] == ["theirs"]
+    assert client.get("/_mock/outbox", params=mine, headers={"X-Mock-Namespace": ""}).json()["count"] == 0
+    assert (
+        client.get(f"/_mock/outbox/{mail_id}", params=mine, headers={"X-Mock-Namespace": "test-b"}).status_code == 404
+    )
+
+    # Every route of one mail answers in its namespace and 404s in any other.
+    attachments = client.get(f"/_mock/outbox/{mail_id}", params=mine).json()["attachments"]
+    pdf_index = next(a["index"] for a in attachments if a["filename"] == "rapport.pdf")
+    routes = ["", "/raw", "/html", f"/attachments/{pdf_index}"]
+    for route in routes:
+        assert client.get(f"/_mock/outbox/{mail_id}{route}", params=mine).status_code == 200, route
+        assert client.get(f"/_mock/outbox/{mail_id}{route}", params={"namespace": "test-b"}).status_code == 404
+        wrong = client.get(f"/_mock/outbox/{mail_id}{route}")
+        assert wrong.status_code == 404, route
+        assert wrong.headers["content-type"] == "application/problem+json"
+    assert client.get(f"/_mock/outbox/{mail_id}/attachments/{pdf_index}", params=mine).content == pdf
+    raw = client.get(f"/_mock/outbox/{mail_id}/raw", params=mine).content
+    assert email.message_from_bytes(raw, policy=policy.default)["Subject"] == "mine"
+    # The frame's inline images are plain URLs too: they carry the namespace of the page that asked.
+    logo_index = next(a["index"] for a in attachments if a["filename"] == "logo.png")
+    html = client.get(f"/_mock/outbox/{mail_id}/html", params=mine).text
+    assert f'src="/_mock/outbox/{mail_id}/attachments/{logo_index}?namespace=team%20a%2Finbox"' in html
+
+    found = client.get("/_mock/outbox/wait", params={**mine, "subject": "mine", "timeout": 0})
+    assert found.status_code == 200 and found.json()["id"] == mail_id
+    assert client.get("/_mock/outbox/wait", params={"subject": "mine", "timeout": 0}).status_code == 404
+    assert client.delete(f"/_mock/outbox/{mail_id}").status_code == 404
+    assert client.delete(f"/_mock/outbox/{mail_id}", params=mine).status_code == 204
+    send(client, "again", namespace=namespace)
+    assert client.delete("/_mock/outbox", params=mine).json() == {"deleted": 1}
+    assert client.get("/_mock/outbox", headers={"X-Mock-Namespace": "test-b"}).json()["count"] == 1
+
+
+def test_since_compares_instants_whatever_the_offset(client: TestClient) -> None:
+    send(client, "Kvartalsrapport")
+    created_at = client.get("/_mock/outbox").json()["items"][0]["created_at"]
+    created = datetime.fromisoformat(created_at)
+    oslo = timezone(timedelta(hours=1))
+
+    def count(since: str) -> int:
+        response = client.get("/_mock/outbox", params={"since": since})
+        assert response.status_code == 200, response.text
+        return int(response.json()["count"])
+
+    def waited(since: str) -> int:
+        return client.get("/_mock/outbox/wait", params={"since": since, "timeout": 0.2}).status_code
+
+    five_minutes_ago = (created - timedelta(minutes=5)).astimezone(oslo).isoformat()
+    in_five_minutes = (created + timedelta(minutes=5)).astimezone(oslo).isoformat()
+    assert five_minutes_ago.endswith("+01:00")
+    assert count(five_minutes_ago) == 1
+    assert count(in_five_minutes) == 0
+    assert waited(five_minutes_ago) == 200
+    assert waited(in_five_minutes) == 404
+    # The very instant of created_at, however it is written: `Z`, another offset, no offset (UTC), lower case.
+    exactly_z = created_at.replace("+00:00", "Z")
+    for same in (created_at, exactly_z, created.astimezone(oslo).isoformat(), created_at[:-6], exactly_z.lower()):
+        assert count(same) == 1, same
+        assert waited(same) == 200, same
+    assert count((created + timedelta(microseconds=1)).isoformat().replace("+00:00", "Z")) == 0
+    assert count((created - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")) == 1
+    # A `+` typed unencoded into a URL arrives as a space; it still means the offset.
+    unencoded = client.get("/_mock/outbox?since=" + five_minutes_ago)
+    assert unencoded.json()["count"] == 1
+    assert client.get("/_mock/outbox?since=" + in_five_minutes).json()["count"] == 0
+    # Extremes stay answers, not errors.
+    assert count("0001-01-01T00:00:00+01:00") == 1
+    assert count("9999-12-31T23:59:59-01:00") == 0
+    assert count(datetime.now(UTC).isoformat()) == 0
+
+
+@pytest.mark.parametrize("since", ["yesterday", "2025-13-01T00:00:00Z", "2025-11-03T09:30:00+25:00", "12:00", "0"])
+def test_an_invalid_since_is_a_400_problem(client: TestClient, since: str) -> None:
+    send(client, "Kvartalsrapport")
+    for path in ("/_mock/outbox", "/_mock/outbox/wait"):
+        started = time.monotonic()
+        response = client.get(path, params={"since": since, "timeout": 5})
+        assert response.status_code == 400, (path, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        problem = response.json()
+        assert problem["status"] == 400 and problem["title"] == "Bad Request"
+        assert "since" in problem["detail"] and since in problem["detail"]
+        assert time.monotonic() - started < 2  # refused at once, not after waiting
 
 
 def test_detail_raw_html_and_attachments(client: TestClient) -> None:
