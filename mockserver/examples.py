@@ -28,7 +28,8 @@ What is shown, and why:
   /api/v2/me` with Basic credentials answers the `JSESSIONID` cookie and `X-CSRF-TOKEN`; `Send` carries
   both (the cookie alone authenticates it). The mock draws session ids and CSRF tokens from the system's
   random source even with a seed, so the pages show stand-ins derived from the seed instead. The CometD
-  notification that follows the `Send` (channel `/v2/me/emails`) is captured too and shown with it.
+  notification that follows the `Send` (channel `/v2/me/emails`) is captured too, through a real handshake,
+  subscribe and connect that carry the cookie and the CSRF token like any POST, and shown with it.
 * Every sample runs in a fresh app, so one sample never depends on which others were generated (GWS
   `referenceId` is always 1). With the same seed the output is byte-identical; the mock's clock is frozen.
 """
@@ -359,8 +360,9 @@ async def _superoffice(client: httpx.AsyncClient, plan: Plan) -> Sample:
     return Sample(plan.operation_id, plan.example, plan.summary, plan.media, exchange)
 
 
-async def _bayeux(client: httpx.AsyncClient, cookie: str, message: dict[str, Any]) -> list[dict[str, Any]]:
-    response = _checked(await client.post(NOTIFICATIONS_PATH, json=[message], headers={"Cookie": cookie}), "CometD")
+async def _bayeux(client: httpx.AsyncClient, session: Headers, message: dict[str, Any]) -> list[dict[str, Any]]:
+    """One CometD request; a POST like any other, so it carries the session cookie and the CSRF token."""
+    response = _checked(await client.post(NOTIFICATIONS_PATH, json=[message], headers=dict(session)), "CometD")
     replies: list[dict[str, Any]] = response.json()
     return replies
 
@@ -377,32 +379,28 @@ async def _gws(client: httpx.AsyncClient, plan: Plan, seed: int) -> Sample:
     # From here on the cookie is sent explicitly, so that what is shown is what was sent.
     client.cookies.clear()
     cookie = f"{SESSION_COOKIE}={session_id}"
+    session: Headers = (("Cookie", cookie), (CSRF_HEADER, csrf))
     # Subscribe to the outcome before sending, as a GWS client does (the CometD flow itself is not shown).
     handshake = {"version": "1.0", "channel": "/meta/handshake", "supportedConnectionTypes": ["long-polling"]}
-    [welcome] = await _bayeux(client, cookie, {"id": "1", **handshake})
+    [welcome] = await _bayeux(client, session, {"id": "1", **handshake})
     client_id = str(welcome["clientId"])
     connect = {"channel": "/meta/connect", "clientId": client_id, "connectionType": "long-polling"}
-    await _bayeux(client, cookie, {"id": "2", **connect})
+    await _bayeux(client, session, {"id": "2", **connect})
     subscribe = {"channel": "/meta/subscribe", "clientId": client_id, "subscription": EMAILS_CHANNEL}
-    await _bayeux(client, cookie, {"id": "3", **subscribe})
-    headers: Headers = (
-        ("Cookie", cookie),
-        (CSRF_HEADER, csrf),
-        ("Accept", GWS_JSON_TYPE),
-        ("Content-Type", GWS_JSON_TYPE),
-    )
+    await _bayeux(client, session, {"id": "3", **subscribe})
+    headers: Headers = (*session, ("Accept", GWS_JSON_TYPE), ("Content-Type", GWS_JSON_TYPE))
     path = _concrete_path(plan.operation_id)
     exchange, _ = await _exchange(client, "POST", path, headers, _pretty_json(plan.value), what)
     notification = None
     for attempt in range(20):
-        replies = await _bayeux(client, cookie, {"id": str(4 + attempt), **connect, "advice": {"timeout": 500}})
+        replies = await _bayeux(client, session, {"id": str(4 + attempt), **connect, "advice": {"timeout": 500}})
         events = [reply["data"] for reply in replies if reply.get("channel") == EMAILS_CHANNEL]
         if events:
             notification = events[0]
             break
     if notification is None:
         raise RuntimeError(f"{what}: no notification on {EMAILS_CHANNEL}")
-    await _bayeux(client, cookie, {"id": "99", "channel": "/meta/disconnect", "clientId": client_id})
+    await _bayeux(client, session, {"id": "99", "channel": "/meta/disconnect", "clientId": client_id})
     return Sample(
         plan.operation_id,
         plan.example,
@@ -461,7 +459,8 @@ GWS_SEND_NOTE = (
 )
 GWS_NOTIFICATION_NOTE = (
     f"The outcome arrives as a CometD event on the channel `{EMAILS_CHANNEL}`, with the same `referenceId` "
-    "(the `data` of the event a `/meta/connect` returns)."
+    "(the `data` of the event a `/meta/connect` returns). The CometD requests are POSTs too: they carry the "
+    "session cookie and the CSRF token."
 )
 
 

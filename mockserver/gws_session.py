@@ -5,8 +5,12 @@
   answers `X-CSRF-HEADER: X-CSRF-TOKEN` and `X-CSRF-TOKEN: <uuid>`, and every POST/PUT/DELETE must send that
   token together with the session cookie; otherwise `403 Missing or invalid Csrf token`, before
   authentication and before the body is read, as Spring's CsrfFilter does.
-* The CometD endpoint is exempt: the Bayeux protocol carries its own client id, and its clients post
-  without custom headers.
+* The CometD endpoint `/api/v2/notifications` is no exception (the vendor's CSRFProtection page: *all*
+  PUT/POST/DELETE): its clients must send the token too (CometD's `requestHeaders`). A refusal there is a
+  403 whose body a CometD client can read: one failed reply per message of the batch, its `channel` and
+  `id` echoed, `error: "403::Missing or invalid Csrf token"` and advice `reconnect: none` (a retry without
+  the token would fail the same way). The body is read only to address those replies; one that is not a
+  batch of messages gets a single such failure.
 
 Sessions and the per-user `referenceId` counters live in the outbox's SQLite file, so every worker of a
 multi-worker server knows every session.
@@ -23,8 +27,11 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
+from typing import Any
 
+import orjson
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver import problems
@@ -36,8 +43,9 @@ SESSION_COOKIE = "JSESSIONID"
 CSRF_HEADER = "X-CSRF-HEADER"
 CSRF_TOKEN = "X-CSRF-TOKEN"
 CSRF_MESSAGE = "Missing or invalid Csrf token"
-NOTIFICATIONS_PATH = "/api/v2/notifications"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# A refused CometD batch is read (to echo its messages' channels and ids) up to this size; beyond, one failure.
+BAYEUX_REFUSAL_READ_LIMIT = 256 * 1024
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS gws_sessions (
@@ -170,13 +178,15 @@ class GwsSessionMiddleware:
             session = self.sessions.create(user)
             created = True
         scope[GWS_SESSION_KEY] = session
-        if (
-            self.settings.gws_csrf
-            and method in UNSAFE_METHODS
-            and not (path == NOTIFICATIONS_PATH or path.startswith(NOTIFICATIONS_PATH + "/"))
-        ):
+        if self.settings.gws_csrf and method in UNSAFE_METHODS:
             token = headers.get(CSRF_TOKEN.lower(), "")
             if session is None or not token or not hmac.compare_digest(token.encode(), session.csrf.encode()):
+                if problems.is_bayeux(path):
+                    replies = bayeux_refusal(await _read_body(receive, BAYEUX_REFUSAL_READ_LIMIT))
+                    if replies:
+                        response = Response(orjson.dumps(replies), 403, media_type="application/json; charset=utf-8")
+                        await response(scope, receive, send)
+                        return
                 raise problems.MockProblem(403, CSRF_MESSAGE, gws_code=3)
         if session is None:
             await self.app(scope, receive, send)
@@ -198,3 +208,43 @@ class GwsSessionMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_session)
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The request body, or None when it is larger than `limit` bytes (then left partly unread)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def bayeux_refusal(body: bytes | None) -> list[dict[str, Any]]:
+    """The CSRF refusal of a CometD batch, one failed reply per message; empty when `body` is no batch."""
+    try:
+        batch: Any = orjson.loads(body) if body is not None else None
+    except orjson.JSONDecodeError:
+        return []
+    if isinstance(batch, dict):
+        batch = [batch]
+    if not isinstance(batch, list):
+        return []
+    replies = []
+    for message in batch:
+        reply: dict[str, Any] = {}
+        if isinstance(message, dict):
+            if isinstance(message.get("channel"), str):
+                reply["channel"] = message["channel"]
+            if "id" in message:
+                reply["id"] = message["id"]
+        reply.update(successful=False, error=f"403::{CSRF_MESSAGE}", advice={"reconnect": "none"})
+        replies.append(reply)
+    return replies

@@ -1,7 +1,8 @@
 """The CometD (Bayeux) endpoint: the protocol, its errors, its bounds, and the notifications after Send.
 
 Messages here are written the way the real clients send them (see tests/test_cometd_clients.py for the
-clients themselves). Tests that hold a connect open run a real server on a loopback port.
+clients themselves). Tests that hold a connect open run a real server on a loopback port. With CSRF protection
+on (the default) every CometD POST carries the session cookie and the CSRF token, as against a real GWS.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+import uuid
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,7 @@ from mockserver.bayeux import channel_matches
 from mockserver.outbox import Filters
 from mockserver.settings import Settings
 from mockserver.testing import RunningMock, running_mock
-from tests.conftest import AUTH, GWS_SEND, basic, gws_login, mock_settings
+from tests.conftest import AUTH, BASIC, GWS_SEND, basic, gws_login, mock_settings
 
 NOTIFY = "/api/v2/notifications"
 SEND_BODY: dict[str, Any] = {
@@ -65,8 +68,26 @@ def subscribe_message(client_id: str, channel: Any = "/v2/me/emails", message_id
     return {"id": message_id, "channel": "/meta/subscribe", "subscription": channel, "clientId": client_id}
 
 
+CSRF_ERROR = "403::Missing or invalid Csrf token"
+_SESSIONS: weakref.WeakKeyDictionary[TestClient, dict[str, str]] = weakref.WeakKeyDictionary()
+
+
+def login(client: TestClient, authorization: str = BASIC) -> dict[str, str]:
+    """A GWS login; the headers its CometD requests carry: credentials, the session cookie (sent explicitly,
+    so that several users can share one test client) and the CSRF token."""
+    headers = gws_login(client, authorization)
+    return {**headers, "Cookie": f"JSESSIONID={client.cookies['JSESSIONID']}"}
+
+
+def session_of(client: TestClient) -> dict[str, str]:
+    """The default user's session on this client, logged in once."""
+    if client not in _SESSIONS:
+        _SESSIONS[client] = login(client)
+    return _SESSIONS[client]
+
+
 def bayeux(client: TestClient, *messages: Any, auth: dict[str, str] | None = None, suffix: str = "") -> Any:
-    response = client.post(NOTIFY + suffix, json=list(messages), headers=auth or AUTH)
+    response = client.post(NOTIFY + suffix, json=list(messages), headers=auth or session_of(client))
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/json; charset=utf-8"
     return response.json()
@@ -100,7 +121,7 @@ def test_handshake_reply_has_what_real_clients_need(app_client: TestClient) -> N
 
 
 def test_a_single_message_object_is_answered_too(app_client: TestClient) -> None:
-    response = app_client.post(NOTIFY, json=handshake_message(), headers=AUTH)
+    response = app_client.post(NOTIFY, json=handshake_message(), headers=session_of(app_client))
     assert response.json()[0]["successful"] is True
 
 
@@ -144,7 +165,7 @@ def test_unknown_client_is_sent_back_to_handshake(app_client: TestClient, meta: 
 
 def test_another_users_client_id_is_unknown(app_client: TestClient) -> None:
     [hs] = bayeux(app_client, handshake_message())
-    other = {"Authorization": basic("someone-else", "pw")}
+    other = login(app_client, basic("someone-else", "pw"))
     [reply] = bayeux(app_client, subscribe_message(hs["clientId"]), auth=other)
     assert reply["error"] == "402::Unknown client"
 
@@ -164,7 +185,9 @@ def test_a_malformed_message_gets_its_own_error_and_the_rest_is_served(app_clien
 @pytest.mark.parametrize("subscription", ["v2/me/emails", "/meta/handshake", "/v2/**/x", "", ["/ok", 5]], ids=repr)
 def test_invalid_subscriptions_are_refused(app_client: TestClient, subscription: Any) -> None:
     [hs] = bayeux(app_client, handshake_message())
-    response = app_client.post(NOTIFY, json=[subscribe_message(hs["clientId"], subscription)], headers=AUTH)
+    response = app_client.post(
+        NOTIFY, json=[subscribe_message(hs["clientId"], subscription)], headers=session_of(app_client)
+    )
     if isinstance(subscription, list):
         assert response.status_code == 400  # a wrongly typed field is a contract violation: the whole request
         assert response.json()[0]["successful"] is False
@@ -200,19 +223,102 @@ def test_only_one_connect_per_request(app_client: TestClient) -> None:
 def test_bodies_that_are_not_messages_get_a_bayeux_failure_never_a_500(
     app_client: TestClient, content: bytes, content_type: str, status: int
 ) -> None:
-    response = app_client.post(NOTIFY, content=content, headers={**AUTH, "Content-Type": content_type})
+    headers = {**session_of(app_client), "Content-Type": content_type}
+    response = app_client.post(NOTIFY, content=content, headers=headers)
     assert response.status_code == status
     [failure] = response.json()
     assert failure["successful"] is False and failure["error"].startswith(f"{status}::")
 
 
-def test_the_endpoint_needs_a_session_or_credentials(app_client: TestClient) -> None:
+@pytest.mark.parametrize("suffix", ["", "/", "/handshake"])
+def test_with_csrf_on_a_handshake_needs_the_sessions_cookie_and_token(app_client: TestClient, suffix: str) -> None:
+    """All POSTs, CometD's included, as the vendor's CSRFProtection page says: Basic credentials alone get the
+    403 a real GWS answers, before authentication, as failed replies a CometD client can read."""
+    session = login(app_client)
+    token = {"X-CSRF-TOKEN": session["X-CSRF-TOKEN"]}
+    cookie = {"Cookie": session["Cookie"]}
+    app_client.cookies.clear()  # only what each request sends explicitly counts
+    refused = {
+        "nothing": {},
+        "basic only": AUTH,
+        "cookie without token": {**AUTH, **cookie},
+        "token without cookie": {**AUTH, **token},
+        "wrong token": {**AUTH, **cookie, "X-CSRF-TOKEN": str(uuid.uuid4())},
+        "unknown session": {**AUTH, **token, "Cookie": "JSESSIONID=madeup"},
+    }
+    for what, headers in refused.items():
+        response = app_client.post(NOTIFY + suffix, json=[handshake_message()], headers=headers)
+        assert response.status_code == 403, what
+        assert response.headers["content-type"] == "application/json; charset=utf-8"
+        assert response.json() == [
+            {
+                "channel": "/meta/handshake",
+                "id": "1",
+                "successful": False,
+                "error": CSRF_ERROR,
+                "advice": {"reconnect": "none"},  # retrying without the token would fail the same way
+            }
+        ], what
+    [reply] = bayeux(app_client, handshake_message(), auth={**AUTH, **cookie, **token}, suffix=suffix)
+    assert reply["successful"] is True
+    # The session cookie and its token alone will do, as in a browser.
+    [reply] = bayeux(app_client, handshake_message(), auth={**cookie, **token}, suffix=suffix)
+    assert reply["successful"] is True
+
+
+def test_with_csrf_on_a_connect_needs_the_sessions_cookie_and_token(app_client: TestClient) -> None:
+    session = login(app_client)
+    [hs] = bayeux(app_client, handshake_message(), auth=session)
+    connect = [connect_message(hs["clientId"], first=True)]
+    without_token = {key: value for key, value in session.items() if key != "X-CSRF-TOKEN"}
     app_client.cookies.clear()
-    response = app_client.post(NOTIFY, json=[handshake_message()])
-    assert response.status_code == 401
-    assert response.json()[0]["error"].startswith("401::")
-    gws_login(app_client)  # the session cookie alone will do, as in a browser, and needs no CSRF token
-    assert app_client.post(NOTIFY, json=[handshake_message()]).json()[0]["successful"] is True
+    for headers in (AUTH, without_token, {**session, "Cookie": "JSESSIONID=madeup"}):
+        response = app_client.post(NOTIFY + "/connect", json=connect, headers=headers)
+        assert response.status_code == 403
+        [refused] = response.json()
+        assert refused["channel"] == "/meta/connect" and refused["id"] == "3" and refused["error"] == CSRF_ERROR
+    [connected] = bayeux(app_client, *connect, auth=session, suffix="/connect")
+    assert connected["successful"] is True and connected["clientId"] == hs["clientId"]
+
+
+@pytest.mark.parametrize(
+    ("content", "replies"),
+    [
+        (
+            b'[{"channel": "/meta/subscribe", "id": 7}, 5, {"channel": 3}]',
+            [{"channel": "/meta/subscribe", "id": 7}, {}, {}],
+        ),
+        (b'{"channel": "/meta/handshake"}', [{"channel": "/meta/handshake"}]),
+        (b"[]", [{}]),
+        (b"{not json", [{}]),
+        (b"42", [{}]),
+        (b"[" + b" " * 300_000 + b"]", [{}]),  # too big to be read for the replies
+    ],
+    ids=["batch", "single", "empty", "not-json", "number", "huge"],
+)
+def test_a_csrf_refusal_is_bayeux_whatever_the_body(
+    app_client: TestClient, content: bytes, replies: list[dict[str, Any]]
+) -> None:
+    response = app_client.post(NOTIFY, content=content, headers={**AUTH, "Content-Type": "application/json"})
+    assert response.status_code == 403 and response.headers["content-type"] == "application/json; charset=utf-8"
+    for reply in response.json():
+        assert reply["successful"] is False and reply["error"] == CSRF_ERROR
+    echoed = [{k: v for k, v in reply.items() if k in ("channel", "id")} for reply in response.json()]
+    assert echoed == replies
+
+
+def test_with_csrf_off_basic_credentials_or_the_session_cookie_will_do() -> None:
+    with create_app(mock_settings(gws_csrf=False)).test_client() as client:
+        response = client.post(NOTIFY, json=[handshake_message()])
+        assert response.status_code == 401 and response.headers["WWW-Authenticate"] == 'Basic realm="GWS"'
+        assert response.json()[0]["successful"] is False and response.json()[0]["error"].startswith("401::")
+        [hs] = bayeux(client, handshake_message(), auth=AUTH, suffix="/handshake")
+        assert hs["successful"] is True
+        [connected] = bayeux(client, connect_message(hs["clientId"], first=True), auth=AUTH, suffix="/connect")
+        assert connected["successful"] is True
+        client.get("/api/v2/me", headers=AUTH)  # opens a session; its cookie alone authenticates
+        [again] = bayeux(client, handshake_message(), auth={"Accept": "application/json"})
+        assert again["successful"] is True
 
 
 def test_an_empty_batch_gets_an_empty_answer(app_client: TestClient) -> None:
@@ -286,9 +392,9 @@ def test_a_failed_delivery_is_reported_as_an_error_notification() -> None:
 
 def test_each_user_hears_only_about_their_own_sends(app_client: TestClient) -> None:
     mine = subscribed_client(app_client)
-    other_auth = {"Authorization": basic("agent2", "pw")}
+    other_auth = login(app_client, basic("agent2", "pw"))
     theirs = subscribed_client(app_client, other_auth)
-    app_client.post(GWS_SEND, json=SEND_BODY, headers=gws_login(app_client, basic("agent2", "pw")))
+    app_client.post(GWS_SEND, json=SEND_BODY, headers=other_auth)
     [event] = wait_for_events(app_client, theirs, other_auth)
     assert event["data"]["notificationType"] == "StatusChange"
     [nothing] = bayeux(app_client, connect_message(mine, first=True))
@@ -317,32 +423,34 @@ def serve(**overrides: Any) -> Any:
     return running_mock(mock_settings(**values))
 
 
-async def post(http: httpx.AsyncClient, *messages: Any, suffix: str = "") -> Any:
-    response = await http.post(NOTIFY + suffix, json=list(messages), headers=AUTH)
+async def post(http: httpx.AsyncClient, session: dict[str, str], *messages: Any, suffix: str = "") -> Any:
+    response = await http.post(NOTIFY + suffix, json=list(messages), headers=session)
     assert response.status_code == 200, response.text
     return response.json()
 
 
-async def open_client(http: httpx.AsyncClient) -> str:
-    [hs] = await post(http, handshake_message())
+async def open_client(http: httpx.AsyncClient, session: dict[str, str]) -> str:
+    [hs] = await post(http, session, handshake_message())
     client_id = str(hs["clientId"])
-    await post(http, connect_message(client_id, first=True))
-    [sub] = await post(http, subscribe_message(client_id))
+    await post(http, session, connect_message(client_id, first=True))
+    [sub] = await post(http, session, subscribe_message(client_id))
     assert sub["successful"] is True
     return client_id
 
 
-async def login(http: httpx.AsyncClient) -> dict[str, str]:
+async def login_to(http: httpx.AsyncClient) -> dict[str, str]:
+    """Credentials, session cookie (explicit, so another HTTP client can use it too) and CSRF token."""
     response = await http.get("/api/v2/me", headers=AUTH)
-    return {**AUTH, "X-CSRF-TOKEN": response.headers["X-CSRF-TOKEN"]}
+    cookie = f"JSESSIONID={response.cookies['JSESSIONID']}"
+    return {**AUTH, "Cookie": cookie, "X-CSRF-TOKEN": response.headers["X-CSRF-TOKEN"]}
 
 
 def test_a_held_connect_returns_as_soon_as_the_notification_is_published() -> None:
     async def scenario(mock: RunningMock) -> tuple[list[Any], float, int]:
         async with httpx.AsyncClient(base_url=mock.base_url, timeout=30) as http:
-            session = await login(http)
-            client_id = await open_client(http)
-            held = asyncio.create_task(post(http, connect_message(client_id, "10")))
+            session = await login_to(http)
+            client_id = await open_client(http, session)
+            held = asyncio.create_task(post(http, session, connect_message(client_id, "10")))
             await asyncio.sleep(0.3)
             assert not held.done()  # really held: nothing is queued yet
             started = time.monotonic()
@@ -360,9 +468,10 @@ def test_a_held_connect_returns_as_soon_as_the_notification_is_published() -> No
 def test_a_held_connect_without_events_returns_after_the_advised_timeout() -> None:
     async def scenario(mock: RunningMock) -> tuple[list[Any], float]:
         async with httpx.AsyncClient(base_url=mock.base_url, timeout=30) as http:
-            client_id = await open_client(http)
+            session = await login_to(http)
+            client_id = await open_client(http, session)
             started = time.monotonic()
-            replies = await post(http, connect_message(client_id))
+            replies = await post(http, session, connect_message(client_id))
             return replies, time.monotonic() - started
 
     with serve(bayeux_timeout=500) as mock:
@@ -374,10 +483,11 @@ def test_a_held_connect_without_events_returns_after_the_advised_timeout() -> No
 def test_disconnect_releases_a_held_connect() -> None:
     async def scenario(mock: RunningMock) -> tuple[list[Any], list[Any]]:
         async with httpx.AsyncClient(base_url=mock.base_url, timeout=30) as http:
-            client_id = await open_client(http)
-            held = asyncio.create_task(post(http, connect_message(client_id, "11")))
+            session = await login_to(http)
+            client_id = await open_client(http, session)
+            held = asyncio.create_task(post(http, session, connect_message(client_id, "11")))
             await asyncio.sleep(0.3)
-            gone = await post(http, {"id": "12", "channel": "/meta/disconnect", "clientId": client_id})
+            gone = await post(http, session, {"id": "12", "channel": "/meta/disconnect", "clientId": client_id})
             return await held, gone
 
     with serve(bayeux_timeout=20_000) as mock:
@@ -391,15 +501,16 @@ def test_a_client_that_hangs_up_during_a_held_connect_keeps_its_events() -> None
 
     async def scenario(mock: RunningMock) -> list[Any]:
         async with httpx.AsyncClient(base_url=mock.base_url, timeout=30) as http:
-            client_id = await open_client(http)
+            session = await login_to(http)
+            client_id = await open_client(http, session)
             async with httpx.AsyncClient(base_url=mock.base_url, timeout=30) as doomed:
-                held = asyncio.create_task(post(doomed, connect_message(client_id, "13")))
+                held = asyncio.create_task(post(doomed, session, connect_message(client_id, "13")))
                 await asyncio.sleep(0.3)
                 held.cancel()  # the HTTP connection is closed under the held request
             await asyncio.sleep(0.3)
             mock.runtime.bayeux.publish("tje0", "/v2/me/emails", {"referenceId": 99})
             await asyncio.sleep(0.5)  # time enough for a held connect that missed the hang-up to take the event
-            return await post(http, connect_message(client_id, "14"))
+            return await post(http, session, connect_message(client_id, "14"))
 
     with serve(bayeux_timeout=20_000) as mock:
         replies = asyncio.run(scenario(mock))
@@ -434,9 +545,9 @@ def test_a_client_that_stops_polling_is_dropped_with_its_queue() -> None:
 def test_notification_delay_is_honoured() -> None:
     async def scenario(mock: RunningMock) -> float:
         async with httpx.AsyncClient(base_url=mock.base_url, timeout=30) as http:
-            session = await login(http)
-            client_id = await open_client(http)
-            held = asyncio.create_task(post(http, connect_message(client_id, "20")))
+            session = await login_to(http)
+            client_id = await open_client(http, session)
+            held = asyncio.create_task(post(http, session, connect_message(client_id, "20")))
             await asyncio.sleep(0.2)
             started = time.monotonic()
             await http.post(GWS_SEND, json=SEND_BODY, headers={**session, "Prefer": "notification-delay=600"})
@@ -457,10 +568,9 @@ def test_two_workers_on_one_outbox_deliver_across_processes(tmp_path: Path) -> N
             httpx.AsyncClient(base_url=one.base_url, timeout=30) as a,
             httpx.AsyncClient(base_url=two.base_url, timeout=30) as b,
         ):
-            session = await login(a)
-            b.cookies.update(a.cookies)
-            client_id = await open_client(a)
-            held = asyncio.create_task(post(a, connect_message(client_id, "30")))
+            session = await login_to(a)  # its explicit cookie works on the other worker too
+            client_id = await open_client(a, session)
+            held = asyncio.create_task(post(a, session, connect_message(client_id, "30")))
             await asyncio.sleep(0.2)
             sent = await b.post(GWS_SEND, json=SEND_BODY, headers=session)
             return await held, sent.json()["referenceId"]

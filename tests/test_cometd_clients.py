@@ -1,7 +1,8 @@
 """Real CometD clients through a GWS client's whole start-up: login (JSESSIONID + CSRF token),
 StartContactCenterSession, handshake, subscribe, Send over HTTP, and the notification with the Send's
 referenceId. The official JavaScript client runs on Node (tests/js, installed from the npm registry by the
-test setup); the Python client is aiocometd-ng.
+test setup); the Python client is aiocometd-ng. CSRF protection is on, as on a real GWS: the CometD requests
+carry the session cookie and the CSRF token, and a client that forgets the token is refused.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from aiocometd_ng import Client, ConnectionType, Extension
+from aiocometd_ng.exceptions import ServerError
 
 from mockserver.testing import RunningMock, running_mock
 from tests.conftest import AUTH, GWS_SEND, mock_settings
@@ -49,7 +51,7 @@ def mock() -> Iterator[RunningMock]:
         yield running
 
 
-def run_node(script: Path, base_url: str, mode: str) -> dict[str, Any]:
+def run_node(script: Path, base_url: str, mode: str, returncode: int = 0) -> dict[str, Any]:
     completed = subprocess.run(
         ["node", str(script), base_url, "tje0", "Tje0", mode, "20000"],
         capture_output=True,
@@ -57,7 +59,7 @@ def run_node(script: Path, base_url: str, mode: str) -> dict[str, Any]:
         timeout=60,
         env={**os.environ, "NODE_NO_WARNINGS": "1"},
     )
-    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert completed.returncode == returncode, completed.stdout + completed.stderr
     result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
     return result
 
@@ -86,14 +88,24 @@ def test_the_javascript_client_receives_the_error(node_client: Path, mock: Runni
     assert data["email"]["state"] == "Composing"
 
 
-class SessionCookie(Extension):
-    """Sends the GWS session cookie with every CometD request, as a browser would."""
+def test_the_javascript_client_without_the_csrf_token_is_refused(node_client: Path, mock: RunningMock) -> None:
+    result = run_node(node_client, mock.base_url, "no-csrf", returncode=3)
+    handshake = next(step for step in result["steps"] if step["step"] == "handshake")
+    assert handshake["successful"] is False and handshake["httpCode"] == 403
 
-    def __init__(self, cookie: str) -> None:
+
+class SessionCookie(Extension):
+    """Sends the GWS session cookie with every CometD request, as a browser would, and the CSRF token that
+    every POST of the session must carry (None: a client that forgets it)."""
+
+    def __init__(self, cookie: str, csrf_token: str | None) -> None:
         self.cookie = cookie
+        self.csrf_token = csrf_token
 
     async def outgoing(self, payload: Any, headers: Any) -> None:
         headers["Cookie"] = self.cookie
+        if self.csrf_token is not None:
+            headers["X-CSRF-TOKEN"] = self.csrf_token
 
     async def incoming(self, payload: Any, headers: Any = None) -> None:
         return None
@@ -109,7 +121,7 @@ async def python_session(base_url: str, prefer: str | None) -> tuple[dict[str, A
         client = Client(
             base_url + "/api/v2/notifications",
             connection_types=[ConnectionType.LONG_POLLING],
-            extensions=[SessionCookie(cookie)],
+            extensions=[SessionCookie(cookie, session["X-CSRF-TOKEN"])],
         )
         async with client:
             await client.subscribe("/v2/me/emails")
@@ -141,7 +153,7 @@ def test_the_python_client_re_handshakes_after_the_server_forgets_it(mock: Runni
             client = Client(
                 mock.base_url + "/api/v2/notifications",
                 connection_types=[ConnectionType.LONG_POLLING],
-                extensions=[SessionCookie(cookie)],
+                extensions=[SessionCookie(cookie, session["X-CSRF-TOKEN"])],
             )
             async with client:
                 await client.subscribe("/v2/me/emails")
@@ -155,3 +167,26 @@ def test_the_python_client_re_handshakes_after_the_server_forgets_it(mock: Runni
 
     message = asyncio.run(asyncio.wait_for(scenario(), timeout=30))
     assert message["data"]["notificationType"] == "StatusChange"
+
+
+def test_the_python_client_without_the_csrf_token_is_refused(mock: RunningMock) -> None:
+    """The 403 answers one failed reply per message, so the client reports the handshake's failure."""
+
+    async def scenario() -> ServerError:
+        async with httpx.AsyncClient(base_url=mock.base_url, timeout=30) as http:
+            login = await http.get("/api/v2/me", headers=AUTH)
+        cookie = login.headers["set-cookie"].split(";")[0]
+        client = Client(
+            mock.base_url + "/api/v2/notifications",
+            connection_types=[ConnectionType.LONG_POLLING],
+            extensions=[SessionCookie(cookie, None)],
+        )
+        with pytest.raises(ServerError) as refused:
+            await client.open()
+        await client.close()
+        return refused.value
+
+    error = asyncio.run(asyncio.wait_for(scenario(), timeout=30))
+    reply = error.response
+    assert reply is not None and reply["channel"] == "/meta/handshake" and reply["successful"] is False
+    assert reply["error"] == "403::Missing or invalid Csrf token" and reply["advice"] == {"reconnect": "none"}

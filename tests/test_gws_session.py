@@ -21,6 +21,8 @@ SEND_BODY: dict[str, Any] = {
     "email": {"to": ["a@b.no"], "from": "agent@nordlys.no", "subject": "Hei"},
 }
 CSRF_REFUSAL = {"statusCode": 3, "statusMessage": "Missing or invalid Csrf token"}
+NOTIFICATIONS = "/api/v2/notifications"
+HANDSHAKE = [{"id": "1", "channel": "/meta/handshake", "version": "1.0", "supportedConnectionTypes": ["long-polling"]}]
 
 
 @pytest.fixture
@@ -62,6 +64,19 @@ def test_posts_without_the_sessions_token_are_refused_before_anything_else(fresh
     assert runtime_of(fresh.app).outbox.count(Filters()) == 0  # type: ignore[arg-type]  # nothing accepted
 
 
+def test_the_cometd_endpoint_is_no_exception(fresh: TestClient) -> None:
+    """All POSTs need the token, the vendor says; on the Bayeux path the refusal reads as failed replies."""
+    refused = fresh.post(NOTIFICATIONS, json=HANDSHAKE, headers=AUTH)
+    assert refused.status_code == 403
+    assert [(r["channel"], r["successful"], r["error"]) for r in refused.json()] == [
+        ("/meta/handshake", False, "403::Missing or invalid Csrf token")
+    ]
+    session = gws_login(fresh)
+    assert fresh.post(NOTIFICATIONS, json=HANDSHAKE, headers=AUTH).status_code == 403  # cookie without token
+    accepted = fresh.post(NOTIFICATIONS, json=HANDSHAKE, headers=session)
+    assert accepted.status_code == 200 and accepted.json()[0]["successful"] is True
+
+
 def test_the_session_cookie_alone_authenticates(fresh: TestClient) -> None:
     session = gws_login(fresh)
     token_only = {"X-CSRF-TOKEN": session["X-CSRF-TOKEN"]}
@@ -97,6 +112,8 @@ def test_csrf_protection_can_be_turned_off() -> None:
         me = client.get("/api/v2/me", headers=AUTH)
         assert "X-CSRF-TOKEN" not in me.headers and me.headers["set-cookie"].startswith("JSESSIONID=")
         assert client.post(GWS_SEND, json=SEND_BODY, headers=AUTH).status_code == 200
+        client.cookies.clear()
+        assert client.post(NOTIFICATIONS, json=HANDSHAKE, headers=AUTH).json()[0]["successful"] is True
 
 
 def test_start_and_end_the_contact_center_session(fresh: TestClient) -> None:

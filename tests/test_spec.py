@@ -184,7 +184,7 @@ def test_error_responses_are_declared_for_every_operation() -> None:
         if method == "get":
             expected = {"400", "401", "500"}  # no body: no 415; CSRF only guards POSTs
         elif operation_id.startswith("gwsNotifications_"):
-            expected = {"400", "401", "415", "500"}  # exempt from CSRF; Bayeux refusals are replies
+            expected = {"400", "401", "403", "415", "500"}  # 403: CSRF, as a Bayeux failure per message
         else:
             expected = {"400", "401", "403", "415", "500"}
         assert expected <= declared, operation_id

@@ -1,9 +1,11 @@
 // A Workspace-Web-Edition-like GWS client on Node, with the official CometD JavaScript client:
 // login (GET /api/v2/me: JSESSIONID + CSRF token), StartContactCenterSession, CometD handshake,
 // subscribe to /v2/me/emails, Send over HTTP, then wait for the notification carrying the Send's
-// referenceId. Prints one JSON line with what it saw; exits 0 when the notification arrived.
+// referenceId. Prints one JSON line with what it saw; exits 0 when the notification arrived, 3 when the
+// handshake failed. Mode `no-csrf` leaves the CSRF token off the CometD requests (a client bug a real GWS
+// answers with 403), so the handshake fails.
 //
-// usage: node gws-session.mjs BASE_URL USER PASSWORD [success|error] [TIMEOUT_MS]
+// usage: node gws-session.mjs BASE_URL USER PASSWORD [success|error|no-csrf] [TIMEOUT_MS]
 import { adapt } from "cometd-nodejs-client";
 import { CometD } from "cometd";
 
@@ -37,8 +39,9 @@ result.steps.push({ step: "StartContactCenterSession", status: start.status, bod
 
 const cometd = new CometD();
 cometd.unregisterTransport("websocket");
-// The session cookie authenticates the CometD requests, as in a browser.
-cometd.configure({ url: `${base}/api/v2/notifications`, requestHeaders: { Cookie: cookie }, logLevel: "warn" });
+// The session cookie authenticates the CometD requests, as in a browser; being POSTs, they carry the CSRF token.
+const cometdHeaders = mode === "no-csrf" ? { Cookie: cookie } : { Cookie: cookie, [csrfHeader]: csrfToken };
+cometd.configure({ url: `${base}/api/v2/notifications`, requestHeaders: cometdHeaders, logLevel: "warn" });
 
 let referenceId = null;
 const early = [];
@@ -56,9 +59,12 @@ const onNotification = (message) => {
 };
 
 cometd.handshake((handshake) => {
-    result.steps.push({ step: "handshake", successful: handshake.successful, error: handshake.error });
+    const httpCode = handshake.failure ? handshake.failure.httpCode : undefined;
+    result.steps.push({ step: "handshake", successful: handshake.successful, error: handshake.error, httpCode });
     if (!handshake.successful) {
+        clearTimeout(timer);
         finish(3);
+        return;
     }
     cometd.subscribe("/v2/me/emails", onNotification, async (subscribed) => {
         result.steps.push({ step: "subscribe", successful: subscribed.successful });
