@@ -213,6 +213,7 @@ def test_recipients_a_server_cannot_take_are_noted_not_fatal() -> None:
     [
         ("down", "Errno 111"),
         ("slow", "did not answer within"),
+        ("slow at data", "did not answer within"),
         ("rejects data", "554"),
         ("rejects everyone", "refused every recipient"),
         ("drops mid-data", "disconnected"),
@@ -234,11 +235,14 @@ def test_smtp_faults_give_a_vendor_error_and_a_failed_row(fault: str, reason: st
         with dropping_smtp_server() as port:
             response, rows = run(port)
     else:
-        behaviour = (
-            SmtpBehaviour(reject_data="554 5.7.1 Message rejected")
-            if fault == "rejects data"
-            else SmtpBehaviour(reject_rcpt={"kari.nilsen@fjordtech.no", "ops@fjordtech.no", "audit@nordlys.no"})
-        )
+        behaviours = {
+            "slow at data": SmtpBehaviour(data_delay=3.0),  # greets and takes the envelope, then stalls
+            "rejects data": SmtpBehaviour(reject_data="554 5.7.1 Message rejected"),
+            "rejects everyone": SmtpBehaviour(
+                reject_rcpt={"kari.nilsen@fjordtech.no", "ops@fjordtech.no", "audit@nordlys.no"}
+            ),
+        }
+        behaviour = behaviours[fault]
         with smtp_server(behaviour) as (port, _, _):
             response, rows = run(port)
     assert response.status_code == 500
@@ -269,6 +273,34 @@ def test_a_host_outside_the_allowlist_is_refused_without_a_connection() -> None:
     assert external.status_code == 403
     rows = runtime_of(app).outbox.find(Filters())
     assert [r.values["status"] for r in rows] == ["failed", "failed"]
+
+
+def test_relay_and_sent_items_servers_are_allowlisted_too() -> None:
+    """The allowlist guards every server a request can name: RelayMessage's SMTP and the Sent Items IMAP."""
+    with smtp_server() as (port, received, handler), silent_server() as imap_port:
+        app = create_app(mock_settings(seed=1, delivery="smtp", smtp_allow=("localhost",)))
+        with app.test_client() as client:
+            relay = client.post(
+                RELAY,
+                json={
+                    "Rfc822": "From: a@nordlys.no\r\n\r\nHei",
+                    "Recipients": ["b@fjordtech.no"],
+                    "ConnectionInfoExtended": {"ServerName": f"127.0.0.1:{port}"},
+                },
+                headers=AUTH,
+            )
+            sent_items = client.post(
+                SEND,
+                json={
+                    "Emails": [mail()],
+                    "OutgoingConnectionInfo": {"ServerName": f"localhost:{port}"},
+                    "SentItemsConnectionInfo": {"ServerName": f"127.0.0.1:{imap_port}", "Folder": "Sent"},
+                },
+                headers=AUTH,
+            )
+        assert received == [] and handler.connections == 0  # refused before the SMTP transaction too
+    assert relay.status_code == 403 and "refused" in relay.json()["ErrorMessage"]
+    assert sent_items.status_code == 403 and "IMAP" in sent_items.json()["ErrorMessage"]
 
 
 def test_a_failure_stops_the_batch_and_every_accepted_mail_is_kept() -> None:
