@@ -22,8 +22,9 @@ def _user_resource(call: Call) -> dict[str, Any]:
     user = call.user or ""
     digest = hashlib.blake2b(f"{call.runtime.run_seed}:{user}".encode(), digest_size=16)
     user_id = digest.hexdigest()
-    # The same agent has the same name for the whole run, whatever the request.
-    faker = call.runtime.gen(int.from_bytes(digest.digest()[:8], "big"), call.texts).faker
+    # The same agent has the same name for the whole run, whatever the request: GWS has no language headers,
+    # and SuperOffice's (Accept-Language, SO-Language) must not rename a Genesys agent.
+    faker = call.runtime.gen(int.from_bytes(digest.digest()[:8], "big")).faker
     first, last = faker.first_name(), faker.last_name()
     origin = str(Request(call.scope).base_url).rstrip("/")
     return {

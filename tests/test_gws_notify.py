@@ -1,0 +1,217 @@
+"""The CometD notification that reports a GWS Send's outcome (EmailStateChangeMessage on /v2/me/emails)."""
+
+from __future__ import annotations
+
+import asyncio
+import string
+import time
+from typing import Any
+
+import pytest
+
+from mockserver import gws_notify
+from mockserver.ingest import Notice, Outcome, Submission
+from mockserver.outbox import FAILED, NOT_SENT, SENT
+from mockserver.runtime import Runtime
+from tests.conftest import mock_settings
+
+INTERACTION = "0071023821aec011"
+EMAIL: dict[str, Any] = {
+    "body": "<p>Feels like good.</p>",
+    "to": ["qwerty@gplus-w2k3-gf80", "bruce.one@witcher.xyz"],
+    "cc": ["alan.key@bestbuy.com"],
+    "bcc": ["brad.johnson@bestbuy.com"],
+    "from": "htcc@gplus-w2k3-gf80",
+    "subject": "HelloEmail",
+}
+
+
+def submission(email: dict[str, Any] | None = None, **overrides: Any) -> Submission:
+    values: dict[str, Any] = {
+        "operation": gws_notify.SEND_OPERATION,
+        "message_id": "<m@gplus>",
+        "envelope_from": "htcc@gplus-w2k3-gf80",
+        "recipients": ["qwerty@gplus-w2k3-gf80"],
+        "request": {
+            "id": INTERACTION,
+            "operationName": "Send",
+            "queueName": "q",
+            "email": EMAIL if email is None else email,
+        },
+        "user": "agent",
+        "reference_id": 26,
+        "notice": Notice("http://gws.example:8090"),
+    }
+    values.update(overrides)
+    return Submission(**values)
+
+
+# -- ucs_id -----------------------------------------------------------------------------------------------------
+
+
+def test_ucs_ids_look_like_universal_contact_server_ids() -> None:
+    found = gws_notify.ucs_id(1, "qwerty@gplus-w2k3-gf80")
+    assert len(found) == 16 and found.startswith("0000")
+    assert set(found) <= set(string.digits + string.ascii_letters)
+
+
+def test_ucs_ids_are_stable_per_key_within_a_run() -> None:
+    assert gws_notify.ucs_id(1, "a@x") == gws_notify.ucs_id(1, "a@x")
+    assert gws_notify.ucs_id(1, "a@x") != gws_notify.ucs_id(1, "b@x")
+    assert gws_notify.ucs_id(1, "a@x") != gws_notify.ucs_id(2, "a@x")
+    assert len({gws_notify.ucs_id(1, f"user{n}@x") for n in range(500)}) == 500
+
+
+# -- state_change -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [SENT, NOT_SENT])
+def test_a_sent_mail_is_a_status_change_to_sent_with_no_capabilities_left(status: str) -> None:
+    data = gws_notify.state_change(submission(), Outcome(1, status), run_seed=5)
+    assert list(data) == ["referenceId", "notificationType", "messageType", "email"]
+    assert data["referenceId"] == 26
+    assert data["notificationType"] == "StatusChange" and data["messageType"] == "EmailStateChangeMessage"
+    email = data["email"]
+    assert list(email) == [
+        "body",
+        "userData",
+        "from",
+        "uri",
+        "capabilities",
+        "to",
+        "cc",
+        "bcc",
+        "state",
+        "mime",
+        "id",
+        "emailType",
+        "subject",
+    ]
+    assert email["id"] == INTERACTION and email["state"] == "Sent" and email["capabilities"] == []
+    assert email["uri"] == f"http://gws.example:8090/api/v2/email/{INTERACTION}"
+    assert email["to"] == EMAIL["to"] and email["cc"] == EMAIL["cc"] and email["bcc"] == EMAIL["bcc"]
+    assert email["from"] == EMAIL["from"] and email["subject"] == "HelloEmail" and email["body"] == EMAIL["body"]
+    assert email["mime"] == "text/html" and email["emailType"] == "Outbound"
+    assert email["userData"] == {
+        "ContactId": gws_notify.ucs_id(5, "qwerty@gplus-w2k3-gf80"),
+        "FromAddress": "qwerty@gplus-w2k3-gf80",
+        "Mailbox": "htcc@gplus-w2k3-gf80",
+        "Subject": "HelloEmail",
+        "_AttachmentsSize": 0,
+    }
+
+
+def test_a_failed_mail_is_an_error_and_stays_a_draft_the_agent_can_send_again() -> None:
+    outcome = Outcome(1, FAILED, error="smtp://127.0.0.1:25: ConnectionRefusedError")
+    data = gws_notify.state_change(submission(), outcome, run_seed=5)
+    assert list(data) == ["referenceId", "notificationType", "messageType", "email", "errorMessage"]
+    assert data["notificationType"] == "Error" and data["referenceId"] == 26
+    assert data["errorMessage"] == "smtp://127.0.0.1:25: ConnectionRefusedError"
+    assert data["email"]["state"] == "Composing"
+    assert (
+        data["email"]["capabilities"] == gws_notify.COMPOSING_CAPABILITIES
+        and "Send" in gws_notify.COMPOSING_CAPABILITIES
+    )
+    data["email"]["capabilities"].clear()
+    assert "Send" in gws_notify.COMPOSING_CAPABILITIES  # each notification has its own list
+
+
+def test_an_error_without_a_reason_still_says_what_happened() -> None:
+    data = gws_notify.state_change(submission(), Outcome(1, FAILED), run_seed=5)
+    assert data["errorMessage"] == "The e-mail could not be sent."
+
+
+def test_only_what_the_request_had_is_reported() -> None:
+    email = {"to": ["kari@fjordtech.no"], "from": "ops@nordlys.no", "bodyAsPlainText": "Hei", "mime": "text/plain"}
+    data = gws_notify.state_change(submission(email), Outcome(1, SENT), run_seed=5)["email"]
+    assert "cc" not in data and "bcc" not in data and "subject" not in data and "body" not in data
+    assert data["bodyAsPlainText"] == "Hei" and data["mime"] == "text/plain"
+    assert data["userData"]["Subject"] == ""
+    empty_lists = {**email, "cc": [], "bcc": None}
+    assert "cc" not in gws_notify.state_change(submission(empty_lists), Outcome(1, SENT), run_seed=5)["email"]
+
+
+def test_without_recipients_the_contact_is_the_interaction() -> None:
+    data = gws_notify.state_change(submission({"from": "ops@nordlys.no"}), Outcome(1, SENT), run_seed=5)["email"]
+    assert data["to"] == [] and data["userData"]["FromAddress"] == ""
+    assert data["userData"]["ContactId"] == gws_notify.ucs_id(5, INTERACTION)
+
+
+def test_without_a_notice_the_uri_is_relative() -> None:
+    data = gws_notify.state_change(submission(notice=None), Outcome(1, SENT), run_seed=5)
+    assert data["email"]["uri"] == f"/api/v2/email/{INTERACTION}"
+
+
+# -- the listener, with the real CometD engine -----------------------------------------------------------------
+
+
+def subscribe(runtime: Runtime, user: str) -> str:
+    async def scenario() -> str:
+        handshake = {
+            "id": "1",
+            "channel": "/meta/handshake",
+            "version": "1.0",
+            "supportedConnectionTypes": ["long-polling"],
+        }
+        [reply] = await runtime.bayeux.handle([handshake], user)
+        client_id = str(reply["clientId"])
+        [sub] = await runtime.bayeux.handle(
+            [{"id": "2", "channel": "/meta/subscribe", "subscription": "/v2/me/emails", "clientId": client_id}], user
+        )
+        assert sub["successful"] is True
+        return client_id
+
+    return asyncio.run(scenario())
+
+
+def events(runtime: Runtime, user: str, client_id: str) -> list[dict[str, Any]]:
+    connect = {
+        "id": "3",
+        "channel": "/meta/connect",
+        "connectionType": "long-polling",
+        "clientId": client_id,
+        "advice": {"timeout": 0},  # answered at once
+    }
+    replies = asyncio.run(runtime.bayeux.handle([connect], user))
+    assert replies[-1]["channel"] == "/meta/connect" and replies[-1]["successful"] is True
+    return [r for r in replies if "data" in r]
+
+
+def notify(runtime: Runtime, sub: Submission, outcome: Outcome) -> None:
+    """What ingest does with a background outcome: hand it to the runtime's GWS listener."""
+
+    async def run() -> None:
+        await gws_notify.listener_for(runtime)(sub, outcome)
+
+    asyncio.run(run())
+
+
+def test_the_listener_publishes_the_outcome_to_the_sending_user_only() -> None:
+    runtime = Runtime(mock_settings(seed=5))
+    mine, theirs = subscribe(runtime, "agent"), subscribe(runtime, "other")
+    notify(runtime, submission(), Outcome(1, SENT))
+    [event] = events(runtime, "agent", mine)
+    assert event["channel"] == gws_notify.EMAILS_CHANNEL
+    assert event["data"] == gws_notify.state_change(submission(), Outcome(1, SENT), runtime.run_seed)
+    assert events(runtime, "other", theirs) == []
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"operation": "v1EMailAgent_SendEMails"}, {"notice": None}, {"user": None}],
+)
+def test_the_listener_ignores_what_is_not_a_gws_send_to_report(overrides: dict[str, Any]) -> None:
+    runtime = Runtime(mock_settings(seed=5))
+    client_id = subscribe(runtime, "agent")
+    notify(runtime, submission(**overrides), Outcome(1, SENT))
+    assert events(runtime, "agent", client_id) == []
+
+
+def test_the_listener_waits_the_requested_delay() -> None:
+    runtime = Runtime(mock_settings(seed=5))
+    client_id = subscribe(runtime, "agent")
+    started = time.monotonic()
+    notify(runtime, submission(notice=Notice("", 300)), Outcome(1, FAILED))
+    assert time.monotonic() - started >= 0.3
+    [event] = events(runtime, "agent", client_id)
+    assert event["data"]["notificationType"] == "Error"

@@ -1,0 +1,332 @@
+"""The one door every accepted mail passes through: the outbox row first, then delivery, then its outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import email
+import json
+import socket
+from collections.abc import Iterator
+from email import policy
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+
+from mockserver import delivery, ingest
+from mockserver.delivery import Endpoint, Plan
+from mockserver.ingest import Notice, Outcome, Submission, without_secrets
+from mockserver.outbox import FAILED, NOT_SENT, QUEUED, SENT, Filters, Outbox
+from mockserver.runtime import Runtime
+from mockserver.sink import Sink
+from mockserver.testing import free_port
+from tests.conftest import mock_settings
+
+# -- without_secrets --------------------------------------------------------------------------------------------
+
+
+def test_every_password_is_dropped_at_any_depth_whatever_its_case() -> None:
+    request = {
+        "Password": "top",
+        "Emails": [{"Subject": "Hei", "Attachments": [{"password": "in-a-list"}]}],
+        "OutgoingConnectionInfo": {"ServerName": "smtp.nordlys.no", "UserName": "anna", "PASSWORD": "deep"},
+        "Nested": [[{"Inner": {"pAsSwOrD": "deeper", "Port": 587}}]],
+    }
+    cleaned = without_secrets(request)
+    assert cleaned == {
+        "Password": None,
+        "Emails": [{"Subject": "Hei", "Attachments": [{"password": None}]}],
+        "OutgoingConnectionInfo": {"ServerName": "smtp.nordlys.no", "UserName": "anna", "PASSWORD": None},
+        "Nested": [[{"Inner": {"pAsSwOrD": None, "Port": 587}}]],
+    }
+    for secret in ("top", "in-a-list", "deep", "deeper"):
+        assert secret not in repr(cleaned)
+
+
+def test_without_secrets_leaves_its_input_alone() -> None:
+    request: dict[str, Any] = {"Info": {"Password": "hemmelig", "Hosts": [{"Password": "x"}]}, "Keep": [1, "a"]}
+    before = copy.deepcopy(request)
+    cleaned = without_secrets(request)
+    assert request == before
+    assert cleaned["Info"] is not request["Info"] and cleaned["Info"]["Hosts"] is not request["Info"]["Hosts"]
+    assert cleaned["Keep"] == [1, "a"] and cleaned["Keep"] is not request["Keep"]
+
+
+@pytest.mark.parametrize("value", [None, 3, "Password", b"raw", 1.5, True])
+def test_scalars_pass_through(value: Any) -> None:
+    assert without_secrets(value) == value
+
+
+# -- Submission -------------------------------------------------------------------------------------------------
+
+
+def message(bcc: str | None = "hemmelig@fjordtech.no") -> EmailMessage:
+    msg = EmailMessage(policy=policy.SMTP)
+    msg["From"] = "Anna Berg <anna.berg@nordlys.no>"
+    msg["To"] = "Kari Nilsen <kari.nilsen@fjordtech.no>"
+    if bcc:
+        msg["Bcc"] = bcc
+    msg["Subject"] = "Kvartalsrapport"
+    msg["Message-ID"] = "<q3@nordlys.no>"
+    msg.set_content("Hei Kari, rapporten ligger vedlagt.\n")
+    return msg
+
+
+def submission(msg: EmailMessage | None = None, **overrides: Any) -> Submission:
+    values: dict[str, Any] = {
+        "operation": "v1EMailAgent_SendEMails",
+        "message_id": "<q3@nordlys.no>",
+        "envelope_from": "anna.berg@nordlys.no",
+        "recipients": ["kari.nilsen@fjordtech.no", "hemmelig@fjordtech.no"],
+        "message": msg if msg is not None else message(),
+    }
+    values.update(overrides)
+    return Submission(**values)
+
+
+def test_stored_bytes_are_written_once() -> None:
+    sub = submission()
+    first = sub.stored_bytes()
+    sub.message.replace_header("Subject", "Changed afterwards")  # type: ignore[union-attr]
+    assert sub.stored_bytes() is first
+    assert b"Subject: Kvartalsrapport" in first
+    assert sub.size() == len(first)
+
+
+def test_transmitted_bytes_drop_bcc_which_the_stored_bytes_keep() -> None:
+    sub = submission()
+    stored = email.message_from_bytes(sub.stored_bytes(), policy=policy.default)
+    sent = email.message_from_bytes(sub.transmitted_bytes(), policy=policy.default)
+    assert stored["Bcc"] == "hemmelig@fjordtech.no"
+    assert "Bcc" not in sent and b"hemmelig" not in sub.transmitted_bytes()
+    for header in ("From", "To", "Subject", "Message-ID"):
+        assert sent[header] == stored[header]
+    assert sent.get_content() == stored.get_content()
+    assert sub.message["Bcc"] == "hemmelig@fjordtech.no"  # type: ignore[index]  # the message itself keeps it
+
+
+def test_without_bcc_the_transmitted_bytes_are_the_stored_bytes() -> None:
+    sub = submission(message(bcc=None))
+    assert sub.transmitted_bytes() is sub.stored_bytes()
+
+
+def test_a_relayed_text_travels_exactly_as_given() -> None:
+    raw = b"From: a@b.no\r\nBcc: c@d.no\r\nSubject:   odd  spacing\r\n\r\nbody\r\n"
+    sub = submission(message=None, raw=raw)
+    assert sub.stored_bytes() is raw and sub.transmitted_bytes() is raw and sub.size() == len(raw)
+
+
+# -- accept -----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def runtime() -> Runtime:
+    return Runtime(mock_settings(seed=4))
+
+
+@pytest.fixture
+def sink() -> Iterator[tuple[int, Outbox]]:
+    """The real embedded SMTP sink on a free loopback port, recording into its own outbox."""
+    port = free_port()
+    received = Outbox(":memory:")
+    server = Sink("127.0.0.1", port, received)
+    assert server.start()
+    try:
+        yield port, received
+    finally:
+        server.stop()
+
+
+def sink_rows(outbox: Outbox) -> list[dict[str, Any]]:
+    with outbox.locked() as conn:
+        rows = conn.execute("SELECT mail_from, rcpt_tos, raw FROM sink ORDER BY id").fetchall()
+    return [{**dict(row), "rcpt_tos": json.loads(row["rcpt_tos"])} for row in rows]
+
+
+def row(runtime: Runtime, row_id: int) -> dict[str, Any]:
+    found = runtime.outbox.get("", row_id)
+    assert found is not None
+    return found.values
+
+
+def test_a_journal_only_mail_is_recorded_not_sent_without_its_passwords(runtime: Runtime) -> None:
+    request: dict[str, Any] = {
+        "Emails": [{"Subject": "Kvartalsrapport"}],
+        "OutgoingConnectionInfo": {"Password": "hemmelig"},
+    }
+    sub = submission(request=request)
+    outcome = asyncio.run(ingest.accept(runtime, sub, Plan(note="delivery mode none: journaled only")))
+    assert outcome == Outcome(outcome.row_id, NOT_SENT)
+    kept = row(runtime, outcome.row_id)
+    assert kept["status"] == NOT_SENT and kept["note"] == "delivery mode none: journaled only"
+    assert kept["raw"] == sub.stored_bytes() and kept["size"] == sub.size()
+    assert kept["subject"] == "Kvartalsrapport" and kept["to_header"] == "Kari Nilsen <kari.nilsen@fjordtech.no>"
+    assert json.loads(kept["recipients"]) == ["kari.nilsen@fjordtech.no", "hemmelig@fjordtech.no"]
+    assert "hemmelig" not in kept["request"] and json.loads(kept["request"])["OutgoingConnectionInfo"] == {
+        "Password": None
+    }
+    assert runtime.accepted[-1] is sub and sub.request["OutgoingConnectionInfo"]["Password"] is None
+    assert request["OutgoingConnectionInfo"]["Password"] == "hemmelig"  # the caller's dict is not touched
+
+
+def test_a_relayed_text_is_journaled_with_headers_read_from_it(runtime: Runtime) -> None:
+    raw = b"From: Anna <anna@nordlys.no>\r\nTo: kari@fjordtech.no\r\nSubject: Relayed\r\n\r\nbody\r\n"
+    sub = submission(message=None, raw=raw, operation="v1EMailAgent_RelayMessage")
+    outcome = asyncio.run(ingest.accept(runtime, sub, Plan(note="journaled")))
+    kept = row(runtime, outcome.row_id)
+    assert (kept["subject"], kept["from_header"], kept["to_header"]) == (
+        "Relayed",
+        "Anna <anna@nordlys.no>",
+        "kari@fjordtech.no",
+    )
+    assert kept["raw"] == raw
+
+
+def test_a_refused_plan_is_recorded_as_failed_and_raised(runtime: Runtime) -> None:
+    with pytest.raises(delivery.DeliveryFailed) as raised:
+        asyncio.run(ingest.accept(runtime, submission(), Plan(refused="smtp.gmail.com is not on the allowlist")))
+    assert raised.value.refused is True and raised.value.reason == "smtp.gmail.com is not on the allowlist"
+    [kept] = [r.values for r in runtime.outbox.find(Filters())]
+    assert kept["status"] == FAILED and kept["error"] == "smtp.gmail.com is not on the allowlist"
+    assert runtime.accepted[-1].message_id == "<q3@nordlys.no>"  # accepted, then refused: not lost
+
+
+def test_delivery_sends_the_message_without_bcc_and_keeps_bcc_in_the_journal(
+    runtime: Runtime, sink: tuple[int, Outbox]
+) -> None:
+    port, received = sink
+    sub = submission()
+    plan = Plan(smtp=Endpoint("smtp", "127.0.0.1", port))
+    outcome = asyncio.run(ingest.accept(runtime, sub, plan))
+    assert outcome.status == SENT
+    kept = row(runtime, outcome.row_id)
+    assert kept["status"] == SENT and kept["smtp_target"] == f"smtp://127.0.0.1:{port}" and kept["error"] is None
+    assert b"Bcc: hemmelig@fjordtech.no" in kept["raw"]
+    [arrived] = sink_rows(received)
+    assert arrived["mail_from"] == "anna.berg@nordlys.no"
+    assert arrived["rcpt_tos"] == ["kari.nilsen@fjordtech.no", "hemmelig@fjordtech.no"]  # Bcc still gets it
+    assert b"hemmelig" not in arrived["raw"] and b"Subject: Kvartalsrapport" in arrived["raw"]
+
+
+def test_recipients_an_smtp_server_cannot_take_are_noted_and_the_rest_delivered(
+    runtime: Runtime, sink: tuple[int, Outbox]
+) -> None:
+    port, received = sink
+    sub = submission(recipients=["kari.nilsen@fjordtech.no", "not an address"])
+    outcome = asyncio.run(ingest.accept(runtime, sub, Plan(smtp=Endpoint("smtp", "127.0.0.1", port))))
+    kept = row(runtime, outcome.row_id)
+    assert kept["status"] == SENT and kept["note"] == "not deliverable (invalid address): not an address"
+    assert sink_rows(received)[0]["rcpt_tos"] == ["kari.nilsen@fjordtech.no"]
+
+
+def test_with_no_deliverable_recipient_nothing_goes_over_smtp(runtime: Runtime, sink: tuple[int, Outbox]) -> None:
+    port, received = sink
+    sub = submission(recipients=["nobody"])
+    outcome = asyncio.run(ingest.accept(runtime, sub, Plan(smtp=Endpoint("smtp", "127.0.0.1", port))))
+    note = row(runtime, outcome.row_id)["note"]
+    assert "not deliverable (invalid address): nobody" in note and "nothing sent over SMTP" in note
+    assert sink_rows(received) == []
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_failed_delivery_is_kept_as_failed_with_the_reason(runtime: Runtime) -> None:
+    port = closed_port()
+    with pytest.raises(delivery.DeliveryFailed) as raised:
+        asyncio.run(ingest.accept(runtime, submission(), Plan(smtp=Endpoint("smtp", "127.0.0.1", port))))
+    assert raised.value.refused is False
+    [kept] = [r.values for r in runtime.outbox.find(Filters())]
+    assert kept["status"] == FAILED and kept["error"] == raised.value.reason and str(port) in kept["error"]
+    assert kept["smtp_target"] == f"smtp://127.0.0.1:{port}"
+
+
+# -- in the background, with listeners ---------------------------------------------------------------------------
+
+
+def gws_submission() -> Submission:
+    return submission(operation="gwsEmail_Send", user="agent", reference_id=3, notice=Notice("http://x"))
+
+
+def listen(runtime: Runtime) -> list[tuple[Submission, Outcome]]:
+    heard: list[tuple[Submission, Outcome]] = []
+
+    async def listener(sub: Submission, outcome: Outcome) -> None:
+        heard.append((sub, outcome))
+
+    runtime.listeners.append(listener)
+    return heard
+
+
+def test_background_delivery_answers_queued_and_tells_the_listeners_the_outcome(
+    runtime: Runtime, sink: tuple[int, Outbox]
+) -> None:
+    port, received = sink
+    heard = listen(runtime)
+    sub = gws_submission()
+
+    async def scenario() -> Outcome:
+        outcome = await ingest.accept(runtime, sub, Plan(smtp=Endpoint("smtp", "127.0.0.1", port)), background=True)
+        assert runtime.tasks  # still running
+        assert row(runtime, outcome.row_id)["status"] == QUEUED
+        await ingest.settle(runtime)
+        return outcome
+
+    queued = asyncio.run(scenario())
+    assert queued.status == QUEUED and not runtime.tasks
+    [(who, outcome)] = heard
+    assert who is sub and outcome.status == SENT and outcome.row_id == queued.row_id
+    assert row(runtime, queued.row_id)["status"] == SENT and len(sink_rows(received)) == 1
+
+
+@pytest.mark.parametrize(
+    ("plan", "status"),
+    [(Plan(note="journaled"), NOT_SENT), (Plan(refused="No SMTP route for GWS: set --smtp-relay"), FAILED)],
+)
+def test_in_the_background_even_a_refusal_is_reported_not_raised(runtime: Runtime, plan: Plan, status: str) -> None:
+    heard = listen(runtime)
+
+    async def scenario() -> Outcome:
+        outcome = await ingest.accept(runtime, gws_submission(), plan, background=True)
+        await ingest.settle(runtime)
+        return outcome
+
+    outcome = asyncio.run(scenario())
+    assert outcome.status == status and [o for _, o in heard] == [outcome]
+    assert outcome.error == plan.refused
+
+
+def test_a_background_failure_reaches_the_listeners_with_its_reason(runtime: Runtime) -> None:
+    heard = listen(runtime)
+    port = closed_port()
+
+    async def scenario() -> None:
+        await ingest.accept(runtime, gws_submission(), Plan(smtp=Endpoint("smtp", "127.0.0.1", port)), background=True)
+        await ingest.settle(runtime)
+
+    asyncio.run(scenario())
+    [(_, outcome)] = heard
+    assert outcome.status == FAILED and str(port) in (outcome.error or "")
+    assert row(runtime, outcome.row_id)["status"] == FAILED
+
+
+def test_a_failing_listener_does_not_keep_the_others_from_hearing(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(sub: Submission, outcome: Outcome) -> None:
+        raise RuntimeError("listener bug")
+
+    runtime.listeners.insert(0, broken)
+    heard = listen(runtime)
+
+    async def scenario() -> None:
+        await ingest.accept(runtime, gws_submission(), Plan(note="journaled"), background=True)
+        await ingest.settle(runtime)
+
+    asyncio.run(scenario())
+    assert len(heard) == 1
+    assert any("delivery listener failed" in r.getMessage() for r in caplog.records)
