@@ -401,6 +401,22 @@ def test_each_user_hears_only_about_their_own_sends(app_client: TestClient) -> N
     assert set(nothing) >= {"successful", "advice"}  # the connect reply only: no event for this user
 
 
+def test_every_client_of_a_user_hears_about_each_send_once(app_client: TestClient) -> None:
+    """An agent with two tabs open: both CometD clients get the notification, each once; nobody else does."""
+    auth = login(app_client, basic("agent3", "pw"))
+    tab1, tab2 = subscribed_client(app_client, auth), subscribed_client(app_client, auth)
+    bystander_auth = login(app_client, basic("agent4", "pw"))
+    bystander = subscribed_client(app_client, bystander_auth)
+    sent = app_client.post(GWS_SEND, json=SEND_BODY, headers=auth).json()
+    for tab in (tab1, tab2):
+        [event] = wait_for_events(app_client, tab, auth)
+        assert event["data"]["referenceId"] == sent["referenceId"]
+        [connect_only] = bayeux(app_client, connect_message(tab, first=True), auth=auth)
+        assert "data" not in connect_only  # delivered once, not again on the next connect
+    [nothing] = bayeux(app_client, connect_message(bystander, first=True), auth=bystander_auth)
+    assert "data" not in nothing
+
+
 def wait_for_events(client: TestClient, client_id: str, auth: dict[str, str] | None = None) -> list[Any]:
     """Poll with immediate connects (the test client cannot hold one open) until events arrive."""
     deadline = time.monotonic() + 10
