@@ -102,6 +102,20 @@ def send(mock: RunningMock, subject: str, html: str, namespace: str | None = Non
     assert response.status_code == 200, response.text
 
 
+def attachments() -> list[dict[str, str]]:
+    """An inline logo the HTML shows by cid: and a PDF to download."""
+    return [
+        {
+            "Filename": "logo.png",
+            "Type": "image/png",
+            "Id": "logo",
+            "Disposition": "inline",
+            "Stream": base64.b64encode(PIXEL).decode(),
+        },
+        {"Filename": "rapport.pdf", "Type": "application/pdf", "Stream": base64.b64encode(PDF).decode()},
+    ]
+
+
 def test_inbox_lists_live_filters_shows_and_downloads(
     page: Page, mock: RunningMock, tracker: Tracker, tmp_path: Path
 ) -> None:
@@ -115,17 +129,7 @@ def test_inbox_lists_live_filters_shows_and_downloads(
         "<script>document.body.setAttribute('data-ran','yes'); parent.document.title='pwned';</script>"
         "<img src=\"x\" onerror=\"document.body.setAttribute('data-onerror','yes')\">"
     )
-    attachments = [
-        {
-            "Filename": "logo.png",
-            "Type": "image/png",
-            "Id": "logo",
-            "Disposition": "inline",
-            "Stream": base64.b64encode(PIXEL).decode(),
-        },
-        {"Filename": "rapport.pdf", "Type": "application/pdf", "Stream": base64.b64encode(PDF).decode()},
-    ]
-    send(mock, "Kvartalsrapport", hostile, Attachments=attachments)
+    send(mock, "Kvartalsrapport", hostile, Attachments=attachments())
     send(mock, "Faktura 2025-11", "<p>Faktura</p>")
 
     # Live: both appear without a reload.
@@ -168,17 +172,7 @@ def test_inbox_shows_a_namespaced_mail_its_frame_and_its_downloads(
     # As the pytest plugin files a test's mail; the space and slash must survive every URL the page builds.
     namespace = "test_send-1a2b/ns x"
     html = '<p id="greeting">Hei fra et navnerom</p><img id="logo" src="cid:logo">'
-    attachments = [
-        {
-            "Filename": "logo.png",
-            "Type": "image/png",
-            "Id": "logo",
-            "Disposition": "inline",
-            "Stream": base64.b64encode(PIXEL).decode(),
-        },
-        {"Filename": "rapport.pdf", "Type": "application/pdf", "Stream": base64.b64encode(PDF).decode()},
-    ]
-    send(mock, "Navnerom", html, namespace=namespace, Attachments=attachments)
+    send(mock, "Navnerom", html, namespace=namespace, Attachments=attachments())
 
     page.goto(mock.base_url + "/_mock/inbox?namespace=" + quote(namespace, safe=""))
     expect(page.locator("#namespace")).to_have_value(namespace)
