@@ -152,6 +152,10 @@ def render(
     headers: dict[str, str] = {"Content-Type": f"{media_type}; charset=utf-8"}
     extra = getattr(exc, "headers", None) or {}
     headers.update({k: v for k, v in extra.items() if k.lower() != "content-type"})
+    allowed = spec.allowed_methods(path) if status == 405 else None
+    if allowed:
+        # Starlette's Allow names only the first route of the path; a path with GET and POST routes has both.
+        headers["Allow"] = ", ".join(allowed)
     if is_control(path):
         # The mock's own API speaks RFC 7807.
         headers["Content-Type"] = "application/problem+json"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -151,3 +152,27 @@ def iana_zone_names() -> frozenset[str]:
     vendor = {code for _, code, _ in VENDOR_ZONES} - {"UTC"}
     names = (name.replace("\\", "") for name in body.split("|"))
     return frozenset(name for name in names if not name.isdigit() and name not in vendor)
+
+
+_HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+@functools.cache
+def _path_methods() -> tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]:
+    found = []
+    for template, item in load()["paths"].items():
+        pattern = re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$")
+        methods = [m.upper() for m in item if m in _HTTP_METHODS]
+        if "GET" in methods and "HEAD" not in methods:
+            methods.append("HEAD")  # served with every GET
+        found.append((pattern, tuple(methods)))
+    return tuple(found)
+
+
+def allowed_methods(path: str) -> tuple[str, ...] | None:
+    """The methods the contract documents for a concrete vendor path (`Allow` of a 405), None when no path
+    of the contract matches it."""
+    for pattern, methods in _path_methods():
+        if pattern.match(path):
+            return methods
+    return None

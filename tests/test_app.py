@@ -29,6 +29,13 @@ def test_get_on_an_agent_url_is_a_405_with_allow(client: TestClient) -> None:
     assert response.json() == {"Message": "The requested resource does not support http method 'GET'."}
 
 
+def test_allow_names_every_method_of_a_path_with_several_routes(client: TestClient) -> None:
+    """/api/v2/me has a GET and a POST route; Starlette's own Allow named only the first one's methods."""
+    response = client.request("OPTIONS", "/api/v2/me", headers=AUTH)  # not a CORS preflight: no Origin
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "POST"}
+
+
 def test_seed_header_is_on_every_success(client: TestClient) -> None:
     response = client.post(SEND, json={"Emails": []}, headers=AUTH)
     assert int(response.headers["X-Mock-Seed"]) >= 0
