@@ -103,39 +103,6 @@ class Checked:
 # -- the contract, indexed -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Route:
-    template: str
-    pattern: re.Pattern[str]
-    methods: Mapping[str, str]  # upper-case method → operationId
-
-
-@functools.cache
-def routes() -> tuple[Route, ...]:
-    """Every path of the contract; literal paths first, so that a template never shadows a literal path."""
-    found = []
-    for template, item in spec.load()["paths"].items():
-        methods = {
-            method.upper(): str(operation["operationId"])
-            for method, operation in item.items()
-            if isinstance(operation, dict) and "operationId" in operation
-        }
-        regex = "".join(
-            f"(?P<{part[1:-1]}>[^/]+)" if part.startswith("{") else re.escape(part)
-            for part in re.split(r"(\{[^}]+\})", template)
-        )
-        found.append(Route(template, re.compile(f"^{regex}$"), methods))
-    return tuple(sorted(found, key=lambda route: route.template.count("{")))
-
-
-def match(path: str) -> tuple[Route, dict[str, str]] | None:
-    for route in routes():
-        found = route.pattern.match(path)
-        if found:
-            return route, found.groupdict()
-    return None
-
-
 @functools.cache
 def _components() -> dict[str, Any]:
     return {name: to_json_schema(body) for name, body in spec.load()["components"]["schemas"].items()}
@@ -261,7 +228,7 @@ def header_value(violations: list[Violation]) -> str:
 
 def check_request(method: str, path: str, query: str, headers: Headers, body: bytes) -> Checked:
     """A request to a vendor path checked against the contract."""
-    found = match(path)
+    found = spec.match(path)
     if found is None:
         return Checked(None, [Violation("request", f"{method} {path}: no such path in the contract", 404)])
     route, path_values = found

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -154,25 +155,44 @@ def iana_zone_names() -> frozenset[str]:
     return frozenset(name for name in names if not name.isdigit() and name not in vendor)
 
 
-_HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+@dataclass(frozen=True)
+class Route:
+    template: str
+    pattern: re.Pattern[str]
+    methods: Mapping[str, str]  # upper-case method → operationId
 
 
 @functools.cache
-def _path_methods() -> tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]:
+def routes() -> tuple[Route, ...]:
+    """Every path of the contract; literal paths first, so that a template never shadows a literal path."""
     found = []
     for template, item in load()["paths"].items():
-        pattern = re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$")
-        methods = [m.upper() for m in item if m in _HTTP_METHODS]
-        if "GET" in methods and "HEAD" not in methods:
-            methods.append("HEAD")  # served with every GET
-        found.append((pattern, tuple(methods)))
-    return tuple(found)
+        methods = {
+            method.upper(): str(operation["operationId"])
+            for method, operation in item.items()
+            if isinstance(operation, dict) and "operationId" in operation
+        }
+        regex = "".join(
+            f"(?P<{part[1:-1]}>[^/]+)" if part.startswith("{") else re.escape(part)
+            for part in re.split(r"(\{[^}]+\})", template)
+        )
+        found.append(Route(template, re.compile(f"^{regex}$"), methods))
+    return tuple(sorted(found, key=lambda route: route.template.count("{")))
+
+
+def match(path: str) -> tuple[Route, dict[str, str]] | None:
+    """The contract's route for a concrete path, and its path parameters."""
+    for route in routes():
+        found = route.pattern.match(path)
+        if found:
+            return route, found.groupdict()
+    return None
 
 
 def allowed_methods(path: str) -> tuple[str, ...] | None:
-    """The methods the contract documents for a concrete vendor path (`Allow` of a 405), None when no path
-    of the contract matches it."""
-    for pattern, methods in _path_methods():
-        if pattern.match(path):
-            return methods
-    return None
+    """The methods the contract documents for a concrete path (`Allow` of a 405); HEAD comes with every GET."""
+    found = match(path)
+    if found is None:
+        return None
+    methods = tuple(found[0].methods)
+    return (*methods, "HEAD") if "GET" in methods and "HEAD" not in methods else methods
