@@ -379,6 +379,20 @@ def _reply(message: dict[str, Any], **fields: Any) -> dict[str, Any]:
     return reply
 
 
+def failures(body: bytes | None, error: str, **fields: Any) -> list[dict[str, Any]]:
+    """A refusal of a whole request, one failed reply per message of its batch (clients match replies to
+    requests by channel and id); empty when `body` is no batch of messages."""
+    try:
+        batch: Any = orjson.loads(body) if body is not None else None
+    except orjson.JSONDecodeError:
+        return []
+    if isinstance(batch, dict):
+        batch = [batch]
+    if not isinstance(batch, list):
+        return []
+    return [_failure(m if isinstance(m, dict) else {}, error, **fields) for m in batch]
+
+
 def _failure(message: dict[str, Any], error: str, **fields: Any) -> dict[str, Any]:
     reply: dict[str, Any] = {}
     if isinstance(message.get("channel"), str):

@@ -27,15 +27,15 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
-from typing import Any
 
 import orjson
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mockserver import problems
+from mockserver import bayeux, problems
 from mockserver.auth import GWS_SESSION_KEY, check_user
+from mockserver.bodies import read_body
 from mockserver.outbox import Outbox
 from mockserver.settings import Settings
 
@@ -182,7 +182,11 @@ class GwsSessionMiddleware:
             token = headers.get(CSRF_TOKEN.lower(), "")
             if session is None or not token or not hmac.compare_digest(token.encode(), session.csrf.encode()):
                 if problems.is_bayeux(path):
-                    replies = bayeux_refusal(await _read_body(receive, BAYEUX_REFUSAL_READ_LIMIT))
+                    try:
+                        body: bytes | None = await read_body(receive, BAYEUX_REFUSAL_READ_LIMIT)
+                    except problems.MockProblem:
+                        body = None  # too large to address: one failure for the whole request
+                    replies = bayeux.failures(body, f"403::{CSRF_MESSAGE}", advice={"reconnect": "none"})
                     if replies:
                         response = Response(orjson.dumps(replies), 403, media_type="application/json; charset=utf-8")
                         await response(scope, receive, send)
@@ -208,43 +212,3 @@ class GwsSessionMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_session)
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The request body, or None when it is larger than `limit` bytes (then left partly unread)."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return None
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-def bayeux_refusal(body: bytes | None) -> list[dict[str, Any]]:
-    """The CSRF refusal of a CometD batch, one failed reply per message; empty when `body` is no batch."""
-    try:
-        batch: Any = orjson.loads(body) if body is not None else None
-    except orjson.JSONDecodeError:
-        return []
-    if isinstance(batch, dict):
-        batch = [batch]
-    if not isinstance(batch, list):
-        return []
-    replies = []
-    for message in batch:
-        reply: dict[str, Any] = {}
-        if isinstance(message, dict):
-            if isinstance(message.get("channel"), str):
-                reply["channel"] = message["channel"]
-            if "id" in message:
-                reply["id"] = message["id"]
-        reply.update(successful=False, error=f"403::{CSRF_MESSAGE}", advice={"reconnect": "none"})
-        replies.append(reply)
-    return replies
