@@ -1,9 +1,11 @@
-"""Helpers shared by tests: the vendor's sample requests kept as HTTP transcripts under fixtures/."""
+"""Helpers shared by tests: the vendor's sample requests kept as HTTP transcripts under fixtures/, and the
+Bayeux messages a CometD client sends."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -35,3 +37,33 @@ def load_http(path: Path) -> HttpRequest:
 
 def sample_requests() -> list[HttpRequest]:
     return [load_http(p) for p in sorted((FIXTURES / "requests").glob("*.http"))]
+
+
+# Bayeux messages as the CometD clients build them.
+
+
+def handshake_message(message_id: str = "1") -> dict[str, Any]:
+    return {
+        "id": message_id,
+        "version": "1.0",
+        "minimumVersion": "1.0",
+        "channel": "/meta/handshake",
+        "supportedConnectionTypes": ["long-polling", "callback-polling"],
+        "advice": {"timeout": 60000, "interval": 0},
+    }
+
+
+def connect_message(client_id: str, message_id: str = "3", *, first: bool = False) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "id": message_id,
+        "channel": "/meta/connect",
+        "connectionType": "long-polling",
+        "clientId": client_id,
+    }
+    if first:
+        message["advice"] = {"timeout": 0}
+    return message
+
+
+def subscribe_message(client_id: str, channel: Any = "/v2/me/emails", message_id: str = "2") -> dict[str, Any]:
+    return {"id": message_id, "channel": "/meta/subscribe", "subscription": channel, "clientId": client_id}

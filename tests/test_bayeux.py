@@ -27,6 +27,7 @@ from mockserver.outbox import Filters
 from mockserver.settings import Settings
 from mockserver.testing import RunningMock, running_mock
 from tests.conftest import AUTH, BASIC, GWS_SEND, basic, gws_login, mock_settings
+from tests.support import connect_message, handshake_message, subscribe_message
 
 NOTIFY = "/api/v2/notifications"
 SEND_BODY: dict[str, Any] = {
@@ -39,33 +40,6 @@ SEND_BODY: dict[str, Any] = {
         "subject": "HelloEmail",
     },
 }
-
-
-def handshake_message(message_id: str = "1") -> dict[str, Any]:
-    return {
-        "id": message_id,
-        "version": "1.0",
-        "minimumVersion": "1.0",
-        "channel": "/meta/handshake",
-        "supportedConnectionTypes": ["long-polling", "callback-polling"],
-        "advice": {"timeout": 60000, "interval": 0},
-    }
-
-
-def connect_message(client_id: str, message_id: str = "3", *, first: bool = False) -> dict[str, Any]:
-    message: dict[str, Any] = {
-        "id": message_id,
-        "channel": "/meta/connect",
-        "connectionType": "long-polling",
-        "clientId": client_id,
-    }
-    if first:
-        message["advice"] = {"timeout": 0}
-    return message
-
-
-def subscribe_message(client_id: str, channel: Any = "/v2/me/emails", message_id: str = "2") -> dict[str, Any]:
-    return {"id": message_id, "channel": "/meta/subscribe", "subscription": channel, "clientId": client_id}
 
 
 CSRF_ERROR = "403::Missing or invalid Csrf token"

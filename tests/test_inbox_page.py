@@ -116,6 +116,16 @@ def attachments() -> list[dict[str, str]]:
     ]
 
 
+def assert_the_pdf_downloads(page: Page, tmp_path: Path) -> None:
+    """The open mail's PDF link downloads the exact bytes under the attachment's own name."""
+    with page.expect_download() as download_info:
+        page.locator("#attachments a", has_text="rapport.pdf").click()
+    saved = tmp_path / "download.pdf"
+    download_info.value.save_as(saved)
+    assert saved.read_bytes() == PDF
+    assert download_info.value.suggested_filename == "rapport.pdf"
+
+
 def test_inbox_lists_live_filters_shows_and_downloads(
     page: Page, mock: RunningMock, tracker: Tracker, tmp_path: Path
 ) -> None:
@@ -158,12 +168,7 @@ def test_inbox_lists_live_filters_shows_and_downloads(
     page.wait_for_timeout(300)
     assert tracker.hits == []
 
-    with page.expect_download() as download_info:
-        page.locator("#attachments a", has_text="rapport.pdf").click()
-    saved = tmp_path / "download.pdf"
-    download_info.value.save_as(saved)
-    assert saved.read_bytes() == PDF
-    assert download_info.value.suggested_filename == "rapport.pdf"
+    assert_the_pdf_downloads(page, tmp_path)
 
 
 def test_inbox_shows_a_namespaced_mail_its_frame_and_its_downloads(
@@ -186,12 +191,7 @@ def test_inbox_shows_a_namespaced_mail_its_frame_and_its_downloads(
     expect(frame.locator("#greeting")).to_have_text("Hei fra et navnerom")
     expect(frame.locator("#logo")).to_have_js_property("naturalWidth", 1)
 
-    with page.expect_download() as download_info:
-        page.locator("#attachments a", has_text="rapport.pdf").click()
-    saved = tmp_path / "download.pdf"
-    download_info.value.save_as(saved)
-    assert saved.read_bytes() == PDF
-    assert download_info.value.suggested_filename == "rapport.pdf"
+    assert_the_pdf_downloads(page, tmp_path)
 
     with page.expect_download() as raw_info:
         page.locator("#raw").click()

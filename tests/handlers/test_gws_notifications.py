@@ -14,34 +14,11 @@ from mockserver import create_app
 from mockserver.app import runtime_of
 from mockserver.testing import running_mock
 from tests.conftest import AUTH, USER, basic, gws_login, mock_settings
+from tests.support import connect_message, handshake_message, subscribe_message
 
 NOTIFY = "/api/v2/notifications"
 MESSAGE_TYPES = ("handshake", "connect", "disconnect", "subscribe", "unsubscribe")
 JSON = "application/json; charset=utf-8"
-
-
-def handshake(message_id: str = "1") -> dict[str, Any]:
-    return {
-        "id": message_id,
-        "channel": "/meta/handshake",
-        "version": "1.0",
-        "minimumVersion": "1.0",
-        "supportedConnectionTypes": ["long-polling"],
-    }
-
-
-def connect(client_id: str, message_id: str = "3", **extra: Any) -> dict[str, Any]:
-    return {
-        "id": message_id,
-        "channel": "/meta/connect",
-        "connectionType": "long-polling",
-        "clientId": client_id,
-        **extra,
-    }
-
-
-def subscribe(client_id: str, message_id: str = "2") -> dict[str, Any]:
-    return {"id": message_id, "channel": "/meta/subscribe", "subscription": "/v2/me/emails", "clientId": client_id}
 
 
 @pytest.fixture(scope="module")
@@ -71,41 +48,46 @@ def post(client: TestClient, session: dict[str, str], body: Any, suffix: str = "
 @pytest.mark.parametrize("suffix", ["", "/", *(f"/{name}" for name in MESSAGE_TYPES)])
 def test_every_url_a_cometd_client_uses_is_the_same_endpoint(client: TestClient, suffix: str) -> None:
     session = login(client)
-    [reply] = post(client, session, [handshake("7")], suffix)
+    [reply] = post(client, session, [handshake_message("7")], suffix)
     assert reply["channel"] == "/meta/handshake" and reply["id"] == "7" and reply["successful"] is True
     client_id = reply["clientId"]
-    [connected] = post(client, session, [connect(client_id)], suffix)
+    [connected] = post(client, session, [connect_message(client_id)], suffix)
     assert connected["successful"] is True and connected["clientId"] == client_id
 
 
 def test_the_messages_decide_not_the_url(client: TestClient) -> None:
     session = login(client)
-    [reply] = post(client, session, [handshake()], "/disconnect")
+    [reply] = post(client, session, [handshake_message()], "/disconnect")
     assert reply["channel"] == "/meta/handshake" and reply["successful"] is True
     client_id = reply["clientId"]
-    [sub] = post(client, session, [subscribe(client_id)], "/handshake")
+    [sub] = post(client, session, [subscribe_message(client_id)], "/handshake")
     assert sub["channel"] == "/meta/subscribe" and sub["subscription"] == "/v2/me/emails"
-    [connected] = post(client, session, [connect(client_id)], "/subscribe")
+    [connected] = post(client, session, [connect_message(client_id)], "/subscribe")
     assert connected["channel"] == "/meta/connect" and connected["successful"] is True
 
 
 @pytest.mark.parametrize("suffix", ["", "/", "/handshake"])
 def test_a_single_message_object_is_answered_as_a_batch(client: TestClient, suffix: str) -> None:
-    replies = post(client, login(client), handshake("9"), suffix)
+    replies = post(client, login(client), handshake_message("9"), suffix)
     assert len(replies) == 1 and replies[0]["id"] == "9" and replies[0]["successful"] is True
 
 
 def test_a_batch_is_answered_message_by_message(client: TestClient) -> None:
     session = login(client)
-    [first] = post(client, session, [handshake()])
-    replies = post(client, session, [subscribe(first["clientId"], "a"), {"id": "b"}, handshake("c")], "/")
+    [first] = post(client, session, [handshake_message()])
+    replies = post(
+        client,
+        session,
+        [subscribe_message(first["clientId"], message_id="a"), {"id": "b"}, handshake_message("c")],
+        "/",
+    )
     assert [r.get("id") for r in replies] == ["a", "b", "c"]
     assert [r["successful"] for r in replies] == [True, False, True]
 
 
 @pytest.mark.parametrize("message_type", ["bogus", "meta", "Handshake", "publish"])
 def test_an_unknown_message_type_in_the_url_is_a_bayeux_400(client: TestClient, message_type: str) -> None:
-    response = client.post(f"{NOTIFY}/{message_type}", json=[handshake()], headers=login(client))
+    response = client.post(f"{NOTIFY}/{message_type}", json=[handshake_message()], headers=login(client))
     assert response.status_code == 400 and response.headers["content-type"] == JSON
     [failure] = response.json()
     assert failure["successful"] is False and failure["error"].startswith("400::")
@@ -113,7 +95,7 @@ def test_an_unknown_message_type_in_the_url_is_a_bayeux_400(client: TestClient, 
 
 
 def test_a_message_type_of_more_than_one_segment_matches_no_route(client: TestClient) -> None:
-    response = client.post(f"{NOTIFY}/meta/connect", json=[handshake()], headers=login(client))
+    response = client.post(f"{NOTIFY}/meta/connect", json=[handshake_message()], headers=login(client))
     assert response.status_code == 404
     assert response.json() == [{"successful": False, "error": "404::Resource not found"}]
 
@@ -129,17 +111,17 @@ def test_a_body_that_is_not_json_is_refused_as_a_bayeux_failure(client: TestClie
 
 def test_each_request_speaks_for_its_own_user(client: TestClient) -> None:
     mine, theirs = login(client), login(client, basic("agent2", "pw"))
-    [hs] = post(client, mine, [handshake()])
-    [other_hs] = post(client, theirs, [handshake()], "/handshake")
+    [hs] = post(client, mine, [handshake_message()])
+    [other_hs] = post(client, theirs, [handshake_message()], "/handshake")
     for session, client_id in ((mine, hs["clientId"]), (theirs, other_hs["clientId"])):
-        post(client, session, [connect(client_id)], "/connect")
-        post(client, session, [subscribe(client_id)], "/")
-    [stolen] = post(client, theirs, [connect(hs["clientId"])], "/connect")
+        post(client, session, [connect_message(client_id)], "/connect")
+        post(client, session, [subscribe_message(client_id)], "/")
+    [stolen] = post(client, theirs, [connect_message(hs["clientId"])], "/connect")
     assert stolen["successful"] is False and stolen["error"] == "402::Unknown client"
     assert runtime_of(client.app).bayeux.publish("agent2", "/v2/me/emails", {"n": 1}) == 1
-    [event, reply] = post(client, theirs, [connect(other_hs["clientId"], advice={"timeout": 0})], "/connect")
+    [event, reply] = post(client, theirs, [connect_message(other_hs["clientId"], first=True)], "/connect")
     assert event == {"channel": "/v2/me/emails", "data": {"n": 1}} and reply["successful"] is True
-    [only_reply] = post(client, mine, [connect(hs["clientId"], advice={"timeout": 0})], "/connect")
+    [only_reply] = post(client, mine, [connect_message(hs["clientId"], first=True)], "/connect")
     assert "data" not in only_reply and only_reply["channel"] == "/meta/connect"
 
 
@@ -149,19 +131,21 @@ def test_a_client_that_hangs_up_on_a_held_connect_finds_its_events_on_the_next_o
             me = await http.get("/api/v2/me", headers=AUTH)
             session = {**AUTH, "X-CSRF-TOKEN": me.headers["X-CSRF-TOKEN"]}
             session["Cookie"] = f"JSESSIONID={me.cookies['JSESSIONID']}"
-            [hs] = (await http.post(NOTIFY + "/handshake", json=[handshake()], headers=session)).json()
+            [hs] = (await http.post(NOTIFY + "/handshake", json=[handshake_message()], headers=session)).json()
             client_id = hs["clientId"]
-            await http.post(NOTIFY + "/connect", json=[connect(client_id)], headers=session)
-            await http.post(NOTIFY + "/", json=[subscribe(client_id)], headers=session)
+            await http.post(NOTIFY + "/connect", json=[connect_message(client_id)], headers=session)
+            await http.post(NOTIFY + "/", json=[subscribe_message(client_id)], headers=session)
             async with httpx.AsyncClient(base_url=base_url, timeout=10) as doomed:
-                held = asyncio.create_task(doomed.post(NOTIFY + "/connect", json=[connect(client_id)], headers=session))
+                held = asyncio.create_task(
+                    doomed.post(NOTIFY + "/connect", json=[connect_message(client_id)], headers=session)
+                )
                 await asyncio.sleep(0.3)
                 assert not held.done()  # really held
                 held.cancel()  # the connection closes under the held request
             await asyncio.sleep(0.2)
             assert publish(USER, "/v2/me/emails", {"referenceId": 5}) == 1
             await asyncio.sleep(0.3)  # a held connect that missed the hang-up would take the event now
-            response = await http.post(NOTIFY + "/connect", json=[connect(client_id, "9")], headers=session)
+            response = await http.post(NOTIFY + "/connect", json=[connect_message(client_id, "9")], headers=session)
             replies: list[dict[str, Any]] = response.json()
             return replies
 
