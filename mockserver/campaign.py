@@ -27,7 +27,7 @@ from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.core.result import Err
 
-from mockserver import __version__, conformance, spec
+from mockserver import __version__, conformance, spec, wire
 
 MODES = ("examples", "mutations", "positive", "negative")
 # Single-violation cases per operation at most: one per required property, enum and type along the example.
@@ -252,7 +252,7 @@ class Campaign:
             return []
         base = examples[0]
         schema = spec.resolve(content["application/json"]["schema"])
-        validator = conformance.request_validator(operation_id)
+        validator = wire.request_validator(operation_id)
         cases = []
         for where, body in mutations(base.body, schema):
             if validator.is_valid(body):
@@ -500,8 +500,8 @@ def _body_value(operation_id: str, response: Any) -> Any:
         content_type = content_type[0] if content_type else ""
     media_type = (content_type or "").split(";")[0].strip()
     try:
-        if media_type in conformance.XML_MEDIA_TYPES:
-            return conformance.read_xml(operation_id, response.status_code, media_type, content)
+        if media_type in wire.XML_MEDIA_TYPES:
+            return wire.read_xml(operation_id, response.status_code, media_type, content)
         return response.json()
     except Exception:
         return "<unreadable>"

@@ -11,22 +11,15 @@ Importing this module registers, once per process:
 
 from __future__ import annotations
 
-import functools
 from typing import Any
-from xml.etree.ElementTree import ParseError
 
-import jsonschema_rs
 import schemathesis
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
-from mockserver import forms, spec
-from mockserver.bodies import is_base64, to_json_schema
+from mockserver import forms
 from mockserver.projection import apply_select, parse_select, unselected
-from mockserver.xmlcodec import XmlBodyError, XmlCodec
+from mockserver.wire import FORM, XML_MEDIA_TYPES, read_xml, wire_body_is_valid
 
-XML = XmlCodec(spec.resolve)
-XML_MEDIA_TYPES = ("application/xml", "text/xml")
-FORM = "application/x-www-form-urlencoded"
 BODY_KWARGS = frozenset({"data", "json", "content", "files"})
 
 
@@ -37,26 +30,6 @@ def _operation_id(ctx: Any) -> str | None:
         found = raw.get("operationId")
         return str(found) if found else None
     return None
-
-
-def read_xml(operation_id: str | None, status: int, media_type: str, content: bytes) -> Any:
-    """An XML response as the JSON value it stands for, read by the response's schema; its root element must
-    be the one the contract names. ValueError when it is not readable as that."""
-    described = spec.response_schema(operation_id, status, media_type) if operation_id else None
-    try:
-        root = XML.parse(content, None)
-    except (XmlBodyError, ParseError) as exc:
-        raise ValueError(f"Invalid XML response: {exc}") from None
-    if described is None:
-        return XML.read(root, {})
-    schema, expected = described
-    found = root.tag.rsplit("}", 1)[-1]
-    if expected and found != expected:
-        raise ValueError(f"Invalid XML response: root element <{found}>, the contract names <{expected}>")
-    try:
-        return XML.read(root, schema)
-    except XmlBodyError as exc:
-        raise ValueError(f"Invalid XML response: {exc}") from None
 
 
 def _media_type(response: Any) -> str:
@@ -107,38 +80,6 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
     """
     if case.media_type == FORM and isinstance(case.body, dict) and not BODY_KWARGS.intersection(kwargs):
         kwargs["data"] = forms.encode(case.body).encode("ascii")
-
-
-@functools.cache
-def request_validator(operation_id: str) -> Any:
-    """jsonschema-rs validator of an operation's request body, with the contract's components to resolve $refs."""
-    schemas = {name: to_json_schema(body) for name, body in spec.load()["components"]["schemas"].items()}
-    body = spec.operations()[operation_id]["requestBody"]["content"]["application/json"]["schema"]
-    root = {"components": {"schemas": schemas}, **to_json_schema(body)}
-    return jsonschema_rs.Draft4Validator(root, validate_formats=True, formats={"byte": is_base64})
-
-
-def wire_body_is_valid(operation_id: str, media_type: str, raw: bytes) -> bool:
-    """Whether a body *as sent* satisfies the contract, read by its media type's documented rules.
-
-    XML and form fields carry no types: a string property sent the boolean `true` arrives as the text
-    "true", which is a valid string. A negative test whose violation did not survive its wire format has
-    nothing for the server to reject.
-    """
-    schema = spec.resolve(spec.operations()[operation_id]["requestBody"]["content"]["application/json"]["schema"])
-    try:
-        if media_type in XML_MEDIA_TYPES:
-            root = XML.parse(raw, None)
-            if root.tag.rsplit("}", 1)[-1] != spec.request_root(operation_id):
-                return False
-            value = XML.read(root, schema)
-        elif media_type == "application/x-www-form-urlencoded":
-            value = forms.read(raw.decode("ascii"), schema, spec.resolve)
-        else:
-            return False
-    except (XmlBodyError, ParseError, forms.FormBodyError, UnicodeDecodeError):
-        return False
-    return bool(request_validator(operation_id).is_valid(value))
 
 
 def gws_session_headers(get: Any, authorization: str) -> dict[str, str]:

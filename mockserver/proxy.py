@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
-import functools
 import logging
 import re
 import sys
@@ -29,12 +28,11 @@ from urllib.parse import parse_qsl
 from xml.etree.ElementTree import ParseError
 
 import httpx
-import jsonschema_rs
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mockserver import bodies, conformance, forms, problems, projection, spec
-from mockserver.bodies import JSON_MEDIA_TYPES, is_base64, json_pointer_to_path, to_json_schema
+from mockserver import bodies, forms, problems, projection, spec, wire
+from mockserver.bodies import JSON_MEDIA_TYPES, json_pointer_to_path
 from mockserver.projection import parse_select
 from mockserver.xmlcodec import XmlBodyError
 
@@ -101,22 +99,6 @@ class Checked:
 
 
 # -- the contract, indexed -------------------------------------------------------------------------------
-
-
-@functools.cache
-def _components() -> dict[str, Any]:
-    return {name: to_json_schema(body) for name, body in spec.load()["components"]["schemas"].items()}
-
-
-@functools.cache
-def response_validator(operation_id: str, status: int, media_type: str) -> Any:
-    """jsonschema-rs validator of a documented response body (None when the contract documents none), with the
-    contract's components to resolve `$ref`s."""
-    described = spec.response_schema(operation_id, status, media_type)
-    if described is None:
-        return None
-    root = {"components": {"schemas": _components()}, **to_json_schema(described[0])}
-    return jsonschema_rs.Draft4Validator(root, validate_formats=True, formats={"byte": is_base64})
 
 
 def _parameters(operation_id: str) -> list[Mapping[str, Any]]:
@@ -320,7 +302,7 @@ def _check_body(operation_id: str, headers: Headers, raw: bytes) -> tuple[list[V
         return [Violation("request", f"body: {_short(str(exc))}")], None
     except problems.MockProblem as exc:
         return [Violation("request", f"body: {_short(str(exc.detail))}", 415 if exc.status == 415 else 400)], None
-    validator = conformance.request_validator(operation_id)
+    validator = wire.request_validator(operation_id)
     return [Violation("request", f"body: {error}") for error in _schema_errors(validator, value)], value
 
 
@@ -329,17 +311,17 @@ def _read_request(operation_id: str, media_type: str, charset: str | None, schem
     ValueError (or a MockProblem, for JSON) when it cannot be read."""
     if _is_json(media_type):
         return bodies.decode_json(raw, charset or "utf-8")
-    if media_type in conformance.XML_MEDIA_TYPES:
+    if media_type in wire.XML_MEDIA_TYPES:
         try:
-            root = conformance.XML.parse(raw, charset)
+            root = wire.XML.parse(raw, charset)
             found = root.tag.rsplit("}", 1)[-1]
             expected = spec.request_root(operation_id)
             if expected and found != expected:
                 raise ValueError(f"root element <{found}>, the contract names <{expected}>")
-            return conformance.XML.read(root, schema, found)
+            return wire.XML.read(root, schema, found)
         except (XmlBodyError, ParseError) as exc:
             raise ValueError(str(exc)) from None
-    if media_type == conformance.FORM:
+    if media_type == wire.FORM:
         try:
             return forms.read(raw.decode("ascii"), schema, spec.resolve, encoding=charset or "utf-8")
         except (UnicodeDecodeError, LookupError):
@@ -370,8 +352,8 @@ def check_response(
         shown = f"Content-Type '{media_type}'" if media_type else "no Content-Type"
         return [Violation("response", f"{shown} is not documented for {status} (documented: {', '.join(media)})")]
     try:
-        if media_type in conformance.XML_MEDIA_TYPES:
-            value = conformance.read_xml(operation_id, status, media_type, content)
+        if media_type in wire.XML_MEDIA_TYPES:
+            value = wire.read_xml(operation_id, status, media_type, content)
         elif _is_json(media_type):
             value = bodies.decode_json(content, charset or "utf-8")
         else:
@@ -381,7 +363,7 @@ def check_response(
     except problems.MockProblem as exc:
         return [Violation("response", f"{status} {media_type} body: {_short(str(exc.detail))}")]
     violations = []
-    validator = response_validator(operation_id, status, media_type)
+    validator = wire.response_validator(operation_id, status, media_type)
     if validator is not None:
         errors = _schema_errors(validator, value)
         violations += [Violation("response", f"{status} {media_type} body: {error}") for error in errors]

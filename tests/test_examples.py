@@ -8,11 +8,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-import jsonschema_rs
 import pytest
 
-from mockserver import conformance, examples, spec
-from mockserver.bodies import is_base64, to_json_schema
+from mockserver import examples, spec, wire
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "examples"
 REGENERATE = ".venv/bin/python -m mockserver examples --out fixtures/examples"
@@ -37,14 +35,11 @@ def _split_exchange(text: str) -> tuple[str, str, str, str]:
     return request_head, request_body.strip(), response_head, response_body.strip()
 
 
-def _validator(schema: Any) -> Any:
-    schemas = {name: to_json_schema(body) for name, body in spec.load()["components"]["schemas"].items()}
-    root = {"components": {"schemas": schemas}, **to_json_schema(schema)}
-    return jsonschema_rs.Draft4Validator(root, validate_formats=True, formats={"byte": is_base64})
-
-
 def _assert_valid(schema: Any, value: Any, where: str) -> None:
-    errors = [f"{'/'.join(map(str, e.instance_path))}: {e.message}" for e in _validator(schema).iter_errors(value)]
+    errors = [
+        f"{'/'.join(map(str, e.instance_path))}: {e.message}"
+        for e in wire.contract_validator(schema).iter_errors(value)
+    ]
     assert not errors, f"{where}: " + "; ".join(errors[:5])
 
 
@@ -80,7 +75,7 @@ def test_every_body_is_valid_against_the_contract(generated: dict[str, str]) -> 
     for name, document in _json_files(generated).items():
         operation_id = document["operation"]
         request, response = document["request"], document["response"]
-        errors = list(conformance.request_validator(operation_id).iter_errors(request["body"]))
+        errors = list(wire.request_validator(operation_id).iter_errors(request["body"]))
         assert not errors, f"{name}: request body: {errors[0].message}"
         _assert_response_valid(operation_id, response["status"], response["body"], f"{name}: response")
         if "session" in document:
@@ -97,12 +92,12 @@ def test_every_body_is_valid_against_the_contract(generated: dict[str, str]) -> 
     for name, text in xml_files.items():
         operation_id = Path(name).name.split(".", 1)[0]
         _, request_body, response_head, response_body = _split_exchange(text)
-        assert conformance.wire_body_is_valid(operation_id, "application/xml", request_body.encode()), name
+        assert wire.wire_body_is_valid(operation_id, "application/xml", request_body.encode()), name
         status = int(response_head.split()[1])
         if not response_body:
             _assert_response_valid(operation_id, status, None, name)
             continue
-        value = conformance.read_xml(operation_id, status, "application/xml", response_body.encode())
+        value = wire.read_xml(operation_id, status, "application/xml", response_body.encode())
         _assert_response_valid(operation_id, status, value, f"{name}: response")
 
 
