@@ -298,7 +298,12 @@ class Campaign:
             if progress is not None:
                 progress(item.operation, index, len(planned))
             headers = headers_for(item.operation_id)
-            report.results.append(self._send(item, report.base_url, headers, session, judged_once))
+            result = self._send(item, report.base_url, headers, session, judged_once)
+            if result.status is None and not report.results:
+                # The first request got no answer at all: the server is not there to test.
+                report.error = f"cannot reach {report.base_url}: {result.error}"
+                break
+            report.results.append(result)
         report.seconds = time.monotonic() - started
         return report
 
@@ -340,7 +345,7 @@ class Campaign:
             response = case.call(base_url=base_url, headers=headers, session=session, timeout=REQUEST_TIMEOUT)
         except requests.RequestException as exc:
             result.error = f"{type(exc).__name__}: {exc}"
-            result.curl = case.as_curl_command(headers=_shown(headers))
+            result.curl = case.as_curl_command(headers=_shown(headers), base_url=base_url)
             return result
         result.status = response.status_code
         content_type = response.headers.get("content-type")

@@ -166,6 +166,53 @@ def test_the_command_fails_on_a_broken_server_and_says_which_check(
     assert "status_code_conformance" in (failure.get("type") or "")
 
 
+def test_the_commands_default_campaign_includes_the_single_violation_mutations(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An unknown Priority accepted as Normal is found by the mutations, which the command runs by default."""
+    broken = next(b for b in BROKEN if b.name == "invalid-priority")
+    with serving(broken.build()) as base_url:
+        code = cli.main(
+            [
+                "conformance",
+                "--base-url",
+                base_url,
+                *CREDENTIALS,
+                "--operations",
+                "v1EMailAgent_SendEMails",
+                "--max-examples",
+                "1",
+                "--checks",
+                "negative_data_rejection",
+                "--quiet",
+            ]
+        )
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "Priority" in out and "negative_data_rejection" in out
+
+
+def test_an_unreachable_comparison_server_is_an_error_not_a_crash(capsys: pytest.CaptureFixture[str]) -> None:
+    with running_mock(server_settings()) as mock:
+        code = cli.main(
+            [
+                "conformance",
+                "--base-url",
+                mock.base_url,
+                "--compare-url",
+                "http://127.0.0.1:9",
+                *CREDENTIALS,
+                "--operations",
+                "v1EMailAgent_RelayMessage",
+                "--max-examples",
+                "1",
+                "--quiet",
+            ]
+        )
+    assert code == 2
+    assert "cannot reach http://127.0.0.1:9" in capsys.readouterr().err
+
+
 def test_the_command_explains_an_unreachable_server(capsys: pytest.CaptureFixture[str]) -> None:
     code = cli.main(
         [
@@ -190,7 +237,7 @@ def test_drift_finds_the_planted_differences(tmp_path: Path, capsys: pytest.Capt
     text_plain = next(b for b in BROKEN if b.name == "text-plain")
     wrong_type = next(b for b in BROKEN if b.name == "wrong-type")
     with running_mock(server_settings()) as mock, running_mock(server_settings()) as twin:
-        cli.main(
+        same = cli.main(
             [
                 "conformance",
                 "--base-url",
@@ -207,10 +254,11 @@ def test_drift_finds_the_planted_differences(tmp_path: Path, capsys: pytest.Capt
                 "--quiet",
             ]
         )
+        assert same == 0
         assert json.loads(drift_file.read_text())["differences"] == {}  # the same seed: the same answers
         for broken in (relay_200, text_plain, wrong_type):
             with serving(broken.build()) as base_url:
-                cli.main(
+                code = cli.main(
                     [
                         "conformance",
                         "--base-url",
@@ -227,6 +275,7 @@ def test_drift_finds_the_planted_differences(tmp_path: Path, capsys: pytest.Capt
                         "--quiet",
                     ]
                 )
+                assert code == 1, broken.name  # the second server is judged too
     relay = json.loads((tmp_path / "relay-200.json").read_text())["differences"]
     assert relay["POST /api/v1/Agents/EMail/RelayMessage"]["status"]["values"] == {
         "204 vs 200": relay["POST /api/v1/Agents/EMail/RelayMessage"]["status"]["count"]
