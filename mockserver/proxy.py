@@ -109,18 +109,6 @@ def _parameters(operation_id: str) -> list[Mapping[str, Any]]:
 # -- shared helpers ----------------------------------------------------------------------------------------
 
 
-def unselected(value: Any, selected: str | None) -> list[str]:
-    """The properties that `$select=selected` leaves out but that still carry a value in `value`, as dotted paths
-    (`[].HTMLBody`); empty when the selection was honoured or selects nothing. The vendor nulls unselected
-    properties in every returned carrier, it does not remove them."""
-    return projection.unselected(value, parse_select(selected))
-
-
-def _media_type(header: str | None) -> tuple[str, str | None]:
-    """(media type, charset) of a Content-Type value; ("", None) when there is none."""
-    return bodies.split_content_type(header or "")
-
-
 def _is_json(media_type: str) -> bool:
     return media_type in JSON_MEDIA_TYPES or media_type.endswith("+json")
 
@@ -214,7 +202,8 @@ def check_request(method: str, path: str, query: str, headers: Headers, body: by
     if found is None:
         return Checked(None, [Violation("request", f"{method} {path}: no such path in the contract", 404)])
     route, path_values = found
-    operation_id = route.methods.get(method)
+    # HEAD is GET without the body (every GET route answers it).
+    operation_id = route.methods.get("GET" if method == "HEAD" else method)
     if operation_id is None:
         documented = ", ".join(sorted(route.methods))
         message = f"{method} is not documented for {route.template} (documented: {documented})"
@@ -289,7 +278,7 @@ def _check_body(operation_id: str, headers: Headers, raw: bytes) -> tuple[list[V
         if described.get("required"):
             return [Violation("request", "the request body is missing; the operation needs one", 400, "missing")], None
         return [], None
-    media_type, charset = _media_type(headers.get("content-type"))
+    media_type, charset = bodies.split_content_type(headers.get("content-type", ""))
     if media_type not in content:
         documented = ", ".join(content)
         shown = f"Content-Type '{media_type}'" if media_type else "no Content-Type"
@@ -333,15 +322,18 @@ def _read_request(operation_id: str, media_type: str, charset: str | None, schem
 
 
 def check_response(
-    operation_id: str, status: int, content_type: str | None, content: bytes, select: str | None = None
+    operation_id: str, status: int, content_type: str | None, content: bytes | None, select: str | None = None
 ) -> list[Violation]:
-    """An upstream answer checked against what the contract documents for its operation and status."""
+    """An upstream answer checked against what the contract documents for its operation and status; `content`
+    None is an answer without a body to check (to HEAD)."""
     documented = spec.responses(operation_id)
     if str(status) not in documented:
         listed = ", ".join(documented)
         return [Violation("response", f"status {status} is not documented for {operation_id} (documented: {listed})")]
     media = documented[str(status)].get("content") or {}
-    media_type, charset = _media_type(content_type)
+    media_type, charset = bodies.split_content_type(content_type or "")
+    if content is None:
+        return []
     if not media:
         if content:
             return [Violation("response", f"{status} has no body in the contract; got {len(content)} bytes")]
@@ -368,7 +360,7 @@ def check_response(
         errors = _schema_errors(validator, value)
         violations += [Violation("response", f"{status} {media_type} body: {error}") for error in errors]
     if select is not None and 200 <= status < 300:
-        kept = unselected(value, select)
+        kept = projection.unselected(value, parse_select(select))
         if kept:
             shown = ", ".join(kept[:8]) + (", ..." if len(kept) > 8 else "")
             message = f"$select={_short(select, 80)} not honoured: unselected properties have values ({shown})"
@@ -485,7 +477,7 @@ class ValidationProxy:
                 checked.operation_id,
                 answer.status_code,
                 answer.headers.get("content-type"),
-                b"" if method == "HEAD" else answer.content,
+                None if method == "HEAD" else answer.content,
                 select if _selects(checked.operation_id) else None,
             )
             reported = [self._report(v, method, path, secrets) for v in found]

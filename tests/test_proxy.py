@@ -190,6 +190,15 @@ def test_strict_refuses_an_invalid_superoffice_request_itself(strict: tuple[str,
     assert upstream.seen[SEND] == 1
 
 
+def test_head_is_checked_as_the_get_it_stands_for(strict: tuple[str, Counting]) -> None:
+    """HEAD is answered by every GET route; the strict proxy must not refuse it as an undocumented method."""
+    base_url, _ = strict
+    response = httpx.head(base_url + "/api/v2/me", headers={"Authorization": GWS_AUTH}, timeout=10)
+    assert response.status_code == 200
+    assert response.content == b""
+    assert violations(response) == "0"
+
+
 def test_strict_refuses_in_the_genesys_and_credential_shapes(strict: tuple[str, Counting]) -> None:
     base_url, upstream = strict
     gws = post(base_url, GWS_SEND, {**GWS_MESSAGE, "operationName": "Reply"}, headers={"Authorization": GWS_AUTH})
