@@ -57,6 +57,9 @@ import httpx
 from starlette.types import ASGIApp, Message
 
 from mockserver import spec
+from mockserver.gws_notify import EMAILS_CHANNEL
+from mockserver.gws_session import CSRF_TOKEN, SESSION_COOKIE
+from mockserver.problems import BAYEUX_PATH
 from mockserver.settings import Settings
 from mockserver.xmlcodec import XmlCodec
 
@@ -77,10 +80,6 @@ GWS_JSON_TYPE = "application/json"
 # The RelayMessage page sends `Accept-Language: *`; operations that document the header use its example.
 ANY_LANGUAGE = "*"
 GWS_LOGIN_PATH = "/api/v2/me"
-NOTIFICATIONS_PATH = "/api/v2/notifications"
-EMAILS_CHANNEL = "/v2/me/emails"
-SESSION_COOKIE = "JSESSIONID"
-CSRF_HEADER = "X-CSRF-TOKEN"
 # Response headers shown, in this order and spelling; everything else is transport or mock detail.
 SHOWN_RESPONSE_HEADERS = ("Content-Type", "Set-Cookie", "X-CSRF-HEADER", "X-CSRF-TOKEN", "WWW-Authenticate")
 
@@ -362,7 +361,7 @@ async def _superoffice(client: httpx.AsyncClient, plan: Plan) -> Sample:
 
 async def _bayeux(client: httpx.AsyncClient, session: Headers, message: dict[str, Any]) -> list[dict[str, Any]]:
     """One CometD request; a POST like any other, so it carries the session cookie and the CSRF token."""
-    response = _checked(await client.post(NOTIFICATIONS_PATH, json=[message], headers=dict(session)), "CometD")
+    response = _checked(await client.post(BAYEUX_PATH, json=[message], headers=dict(session)), "CometD")
     replies: list[dict[str, Any]] = response.json()
     return replies
 
@@ -372,14 +371,14 @@ async def _gws(client: httpx.AsyncClient, plan: Plan, seed: int) -> Sample:
     login_headers: Headers = (("Authorization", SAMPLE_AUTHORIZATION), ("Accept", GWS_JSON_TYPE))
     login, response = await _exchange(client, "GET", GWS_LOGIN_PATH, login_headers, "", what + " (login)")
     session_id = response.cookies.get(SESSION_COOKIE) or ""
-    csrf = response.headers.get(CSRF_HEADER, "")
+    csrf = response.headers.get(CSRF_TOKEN, "")
     if not session_id or not csrf:
         raise RuntimeError(f"{what}: the login answered no session cookie or CSRF token")
     stand_ins = _stand_ins(seed, session_id, csrf)
     # From here on the cookie is sent explicitly, so that what is shown is what was sent.
     client.cookies.clear()
     cookie = f"{SESSION_COOKIE}={session_id}"
-    session: Headers = (("Cookie", cookie), (CSRF_HEADER, csrf))
+    session: Headers = (("Cookie", cookie), (CSRF_TOKEN, csrf))
     # Subscribe to the outcome before sending, as a GWS client does (the CometD flow itself is not shown).
     handshake = {"version": "1.0", "channel": "/meta/handshake", "supportedConnectionTypes": ["long-polling"]}
     [welcome] = await _bayeux(client, session, {"id": "1", **handshake})
