@@ -21,6 +21,7 @@ from __future__ import annotations
 import email
 import hashlib
 import re
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -36,6 +37,7 @@ from mockserver.settings import Settings
 
 NAMESPACE_HEADER = "X-Mock-Namespace"
 WAIT_SECONDS = 10.0
+SERVER_WAIT_LIMIT = 60.0  # the control API's maximum `timeout` for /_mock/outbox/wait
 _INI = {
     "mockserver_delivery": ("none (journal only), sink (embedded SMTP sink) or smtp (--mockserver-relay)", "none"),
     "mockserver_seed": ("fix the mock's generator and clock (empty: a random seed)", ""),
@@ -96,10 +98,16 @@ class Outbox:
     def wait_for(self, timeout: float = WAIT_SECONDS, **filters: Any) -> dict[str, Any]:
         """The first mail matching every filter, waiting up to `timeout` seconds for it (the server waits, this
         does not poll). Raises MailNotFound, listing what arrived instead."""
-        query = {**self._query(filters), "timeout": timeout}
-        response = self.client.get(
-            "/_mock/outbox/wait", params=query, headers=self._headers(), timeout=timeout + WAIT_SECONDS
-        )
+        deadline = time.monotonic() + timeout
+        while True:
+            # The control API waits at most SERVER_WAIT_LIMIT seconds per call; a longer wait takes several.
+            chunk = min(max(deadline - time.monotonic(), 0.0), SERVER_WAIT_LIMIT)
+            query = {**self._query(filters), "timeout": chunk}
+            response = self.client.get(
+                "/_mock/outbox/wait", params=query, headers=self._headers(), timeout=chunk + WAIT_SECONDS
+            )
+            if response.status_code != 404 or time.monotonic() >= deadline:
+                break
         if response.status_code == 404:
             seen = [(m["subject"], m["recipients"], m["status"]) for m in self.items(limit=20)]
             raise MailNotFound(f"no mail matching {filters} within {timeout:g} s; the outbox holds {seen or 'nothing'}")
@@ -110,7 +118,17 @@ class Outbox:
         self, mail: dict[str, Any], status: str = "sent", timeout: float = WAIT_SECONDS
     ) -> dict[str, Any]:
         """The mail once its delivery reached `status` (delivery runs in the background for Genesys sends)."""
-        return self.wait_for(timeout=timeout, message_id=mail["message_id"], status=status)
+        if mail.get("message_id"):
+            return self.wait_for(timeout=timeout, message_id=mail["message_id"], status=status)
+        # No Message-ID to wait on (a relayed text without one): watch this very row instead.
+        deadline = time.monotonic() + timeout
+        while (found := self.detail(mail))["status"] != status:
+            if time.monotonic() >= deadline:
+                raise MailNotFound(
+                    f"mail {mail['id']} is still {found['status']!r} after {timeout:g} s, not {status!r}"
+                )
+            time.sleep(0.05)
+        return found
 
     def detail(self, mail: dict[str, Any] | int) -> dict[str, Any]:
         """Headers, bodies and attachments of a mail, as the control API reports them."""
@@ -216,7 +234,7 @@ def namespace_for(node_id: str, name: str) -> str:
 @pytest.fixture
 def outbox(mockserver: MockServer, mock_namespace: str) -> Iterator[Outbox]:
     """This test's outbox; emptied when the test ends, so a long session does not pile mail up."""
-    box = Outbox(mockserver.client, mock_namespace)
+    box = mockserver.outbox(mock_namespace)
     yield box
     box.reset()
 

@@ -12,7 +12,7 @@ import pytest
 from mockserver.outbox import Filters
 from mockserver.pytest_plugin import MailNotFound, MockServer, Outbox
 from mockserver.testing import running_mock
-from tests.conftest import AUTH, SEND, mock_settings
+from tests.conftest import AUTH, RELAY, SEND, mock_settings
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -151,3 +151,20 @@ def test_the_outbox_gives_the_sent_mime_message(mock_client: httpx.Client, outbo
     assert message.get_content().strip() == "Hei Kari"
     assert outbox.detail(found)["subject"] == "Vedlegg"
     assert outbox.reset() == 1 and len(outbox) == 0
+
+
+def test_waits_longer_than_the_control_apis_limit_are_taken_in_steps(mock_client: httpx.Client, outbox: Outbox) -> None:
+    assert mock_client.post(SEND, json=mail("kari@fjordtech.no", "Lenge"), headers=AUTH).status_code == 200
+    # The control API refuses a single wait above 60 s; the helper must not pass that on as an HTTP error.
+    assert outbox.wait_for(timeout=90, subject="Lenge")["subject"] == "Lenge"
+
+
+def test_a_mail_without_message_id_is_waited_for_by_its_own_row(mock_client: httpx.Client, outbox: Outbox) -> None:
+    assert mock_client.post(SEND, json=mail("kari@fjordtech.no", "Først"), headers=AUTH).status_code == 200
+    relay = {"Rfc822": "From: a@nordlys.no\r\nSubject: Uten id\r\n\r\nHei", "Recipients": ["b@fjordtech.no"]}
+    assert mock_client.post(RELAY, json=relay, headers=AUTH).status_code == 204
+    relayed = outbox.wait_for(subject="Uten id")
+    assert relayed["message_id"] is None
+    assert outbox.wait_for_status(relayed, "not-sent")["id"] == relayed["id"]  # not the earlier mail's row
+    with pytest.raises(MailNotFound, match="still 'not-sent'"):
+        outbox.wait_for_status(relayed, "sent", timeout=0.2)
