@@ -183,6 +183,7 @@ class Campaign:
         self.skipped: dict[str, list[str]] = {}
         self.operations = self._select(operations)
         self.planned: list[PlannedCase] = []
+        self._plan_done = False
 
     def _select(self, wanted: Sequence[str] | None) -> list[Any]:
         found = []
@@ -203,8 +204,9 @@ class Campaign:
 
     def plan(self) -> list[PlannedCase]:
         """Every case of the campaign, in a fixed order; the same seed gives the same cases."""
-        if self.planned:
+        if self._plan_done:  # a plan with no cases is a plan too: drawing again would double `skipped`
             return self.planned
+        self._plan_done = True
         for operation in self.operations:
             operation_id = str(operation.definition.raw["operationId"])
             for mode in self.modes:

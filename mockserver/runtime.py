@@ -70,8 +70,8 @@ class Runtime:
     @staticmethod
     def _checked_chaos(rules: tuple[ChaosRule, ...]) -> tuple[ChaosRule, ...]:
         """Chaos may only inject statuses the contract documents for the operation it names."""
+        controlled = [o for o in spec.operations() if controls.is_controlled(o)]
         for rule in rules:
-            controlled = [o for o in spec.operations() if controls.is_controlled(o)]
             targets = controlled if rule.operation == "*" else [rule.operation]
             for operation_id in targets:
                 if operation_id not in spec.operations():

@@ -96,7 +96,9 @@ def operations() -> dict[str, dict[str, Any]]:
     return found
 
 
+@functools.cache
 def responses(operation_id: str) -> dict[str, Mapping[str, Any]]:
+    """status → resolved response object; cached, as every request with a mock control looks it up."""
     return {code: resolve(response) for code, response in operations()[operation_id]["responses"].items()}
 
 
