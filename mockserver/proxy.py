@@ -438,6 +438,8 @@ class ValidationProxy:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                # Parse the contract now, not on the event loop when the first request arrives.
+                spec.routes()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.aclose()

@@ -12,8 +12,8 @@
   test started (for clients whose headers cannot be changed).
 
 Configuration (ini or command line): `mockserver_delivery` (none | sink | smtp), `mockserver_seed`,
-`mockserver_users` (only these user:password pairs pass Basic auth), `mockserver_url` (test an already running
-server instead of starting one).
+`mockserver_users` (only these user:password pairs pass Basic auth), `mockserver_relay` (the SMTP server for
+delivery smtp), `mockserver_url` (test an already running server instead of starting one).
 """
 
 from __future__ import annotations
