@@ -124,18 +124,21 @@ def _session_id() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(26))
 
 
-def cookie_value(headers: Headers, name: str) -> str | None:
-    found = None
+def request_cookies(headers: Headers) -> dict[str, str]:
+    """Every cookie of a request; a later Cookie header wins, an unreadable one counts for nothing."""
+    found: dict[str, str] = {}
     for header in headers.getlist("cookie"):
-        cookies: SimpleCookie = SimpleCookie()
+        jar: SimpleCookie = SimpleCookie()
         try:
-            cookies.load(header)
+            jar.load(header)
         except CookieError:
             continue
-        morsel = cookies.get(name)
-        if morsel is not None:
-            found = morsel.value
+        found.update({name: morsel.value for name, morsel in jar.items()})
     return found
+
+
+def cookie_value(headers: Headers, name: str) -> str | None:
+    return request_cookies(headers).get(name)
 
 
 def basic_credentials(headers: Headers) -> tuple[str, str] | None:

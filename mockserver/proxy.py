@@ -22,7 +22,6 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qsl
 from xml.etree.ElementTree import ParseError
@@ -33,6 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mockserver import bodies, forms, problems, projection, spec, wire
 from mockserver.bodies import JSON_MEDIA_TYPES, json_pointer_to_path
+from mockserver.gws_session import request_cookies
 from mockserver.projection import parse_select
 from mockserver.xmlcodec import XmlBodyError
 
@@ -135,18 +135,6 @@ def _schema_errors(validator: Any, value: Any) -> list[str]:
     return found
 
 
-def _cookies(headers: Headers) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for header in headers.getlist("cookie"):
-        jar: SimpleCookie = SimpleCookie()
-        try:
-            jar.load(header)
-        except CookieError:
-            continue
-        found.update({name: morsel.value for name, morsel in jar.items()})
-    return found
-
-
 def secrets_of(headers: Headers, body: Any = None) -> set[str]:
     """Every credential a request carries, in each spelling that could leak into a message: whole header values,
     the credential after the scheme, Basic's decoded `user:password` and password, cookie values, and
@@ -163,7 +151,7 @@ def secrets_of(headers: Headers, body: Any = None) -> set[str]:
                 except (binascii.Error, ValueError):
                     continue
                 found |= {decoded, decoded.partition(":")[2]}
-    found |= set(_cookies(headers).values())
+    found |= set(request_cookies(headers).values())
     found |= set(_body_secrets(body))
     return {secret for secret in found if len(secret) >= MIN_SECRET_CHARS}
 
@@ -221,7 +209,7 @@ def _check_security(operation_id: str, headers: Headers, query: str) -> list[Vio
     if not requirements:
         return []
     schemes = spec.load()["components"].get("securitySchemes") or {}
-    cookies = _cookies(headers)
+    cookies = request_cookies(headers)
     names = dict(parse_qsl(query, keep_blank_values=True))
 
     def present(name: str) -> bool:
@@ -251,7 +239,7 @@ def _check_parameters(
     queried: dict[str, str] = {}
     for key, text in parse_qsl(query, keep_blank_values=True):
         queried.setdefault(key, text)
-    cookies = _cookies(headers)
+    cookies = request_cookies(headers)
     violations = []
     for parameter in _parameters(operation_id):
         name, where = str(parameter["name"]), str(parameter["in"])
