@@ -1,17 +1,24 @@
-"""EMailEntity ⇄ RFC 5322 messages, built and parsed with the stdlib `email` package."""
+"""EMailEntity ⇄ RFC 5322 messages.
+
+A request's mail becomes a `Draft` (what the message says, made safe for headers). The stdlib `email` package
+builds the reference message from it (`reference_message`); the server writes the same message directly
+(`mockserver.mimewriter`), which the property tests hold to the reference. Client-supplied messages
+(RelayMessage, the outbox) are parsed with the stdlib.
+"""
 
 from __future__ import annotations
 
-import base64
 import binascii
 import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from email import message_from_bytes, policy
 from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage, Message
-from email.policy import EmailPolicy, Policy
+from email.parser import BytesParser
+from email.policy import Policy
 from email.utils import format_datetime, getaddresses
 from typing import Any
 
@@ -52,7 +59,10 @@ _IMPORTANCE = {"Highest": "high", "High": "high", "Normal": "normal", "Low": "lo
 
 def header_text(value: object) -> str:
     """A value made safe for a header: control characters become single spaces."""
-    return _CONTROL.sub(" ", str(value)).strip()
+    text = str(value)
+    if text.isprintable():  # every character _CONTROL matches is unprintable: the common case needs no regex
+        return text.strip()
+    return _CONTROL.sub(" ", text).strip()
 
 
 def _domain(domain: str) -> str:
@@ -70,6 +80,19 @@ _HOST = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
 
 
 def address(name: object, addr: object) -> Address | None:
+    """An Address for a header, or None when there is nothing to address (see `_address`)."""
+    if isinstance(name, str | None) and isinstance(addr, str | None):
+        return _known_address(name, addr)
+    return _address(name, addr)
+
+
+@functools.lru_cache(maxsize=8192)
+def _known_address(name: str | None, addr: str | None) -> Address | None:
+    # A CRM writes to the same people again and again; an Address is immutable, so it can be shared.
+    return _address(name, addr)
+
+
+def _address(name: object, addr: object) -> Address | None:
     """An Address for a header, or None when there is nothing to address.
 
     Addresses that are not plain `local@host` (quotes, brackets, spaces, bare dots …) are spelled with the
@@ -84,8 +107,9 @@ def address(name: object, addr: object) -> Address | None:
     if not at:
         local, domain = text, ""
     domain = _domain(domain)
-    if not _LOCAL_PART.fullmatch(local):
-        local = _NOT_LOCAL.sub("_", local).strip(".").replace("..", "._") or "_"
+    # "=?" would read as the start of an encoded word, which CPython's address parser trips over.
+    if not _LOCAL_PART.fullmatch(local) or "=?" in local:
+        local = _NOT_LOCAL.sub("_", local).strip(".").replace("..", "._").replace("=?", "=_") or "_"
     if domain and not _HOST.fullmatch(domain):
         domain = re.sub(r"[^A-Za-z0-9.-]", "-", domain).strip(".").replace("..", ".-") or "-"
     return Address(display_name=display, username=local, domain=domain)
@@ -95,63 +119,17 @@ def address(name: object, addr: object) -> Address | None:
 _RAW_HEADERS = HeaderRegistry(default_class=UnstructuredHeader, use_default_map=False)
 
 
-# Printable ASCII, not empty, no space at either end: such a value needs neither RFC 2047 encoding nor (when
-# short) folding, and the registry would write it back unchanged.
-_PLAIN_VALUE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
-
-
-class _LeanPolicy(EmailPolicy):
-    """`policy.SMTP`, minus the header registry's parse-and-refold round trip for values that need neither.
-
-    The registry parses every header value when it is set and refolds it from the parse tree when the message
-    is written; for a short printable-ASCII value both steps give back the value itself, and together they
-    were most of the CPU time of a SendEMails call. Anything else (non-ASCII, long, Address objects) still
-    goes through the registry, and reading a header back still parses it.
-    """
-
-    def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
-        if isinstance(value, str) and self.writes_unchanged(name, value):
-            return name, value
-        return super().header_store_parse(name, value)
-
-    def header_fetch_parse(self, name: str, value: Any) -> Any:
-        if hasattr(value, "name"):
-            return value
-        # Writing a message reads Content-Type and friends again and again; the same few values recur.
-        return _fetched(self, name, value)
-
-    def writes_unchanged(self, name: str, value: str) -> bool:
-        return (
-            len(name) + len(value) + 2 <= (self.max_line_length or 78)
-            and _PLAIN_VALUE.fullmatch(value) is not None
-            # Encoded words and RFC 2231 parameters: the registry decodes and re-encodes them its own way.
-            and "=?" not in value
-            and "*=" not in value
-        )
-
-
-@functools.lru_cache(maxsize=4096)
-def _fetched(lean: _LeanPolicy, name: str, value: str) -> Any:
-    """A stored plain value read back as a registry header object (immutable, so shared between messages)."""
-    return EmailPolicy.header_fetch_parse(lean, name, value)
-
-
-LEAN_SMTP = _LeanPolicy(linesep="\r\n")
-
-
 def policy_for(addresses: Iterable[Address]) -> Policy:
     """SMTP with RFC 2047 words, or SMTPUTF8 when an address needs UTF-8 itself (RFC 6531/6532).
 
     An encoded word is not allowed inside an address, and CPython folds such headers into broken lines.
     """
     if all(a.username.isascii() and a.domain.isascii() for a in addresses):
-        return LEAN_SMTP
-    # The registry writes RFC 2047 words and RFC 2231 parameters back as raw UTF-8 under SMTPUTF8, which a raw
-    # value would not get: this rare case keeps the full round trip.
+        return policy.SMTP
     return policy.SMTPUTF8
 
 
-def set_addresses(msg: EmailMessage, header: str, addresses: list[Address]) -> None:
+def set_addresses(msg: EmailMessage, header: str, addresses: Sequence[Address]) -> None:
     """Set an address header from Address objects.
 
     Some inputs (a bare "." or quotes and brackets in odd places) make CPython's header parser raise on a
@@ -160,14 +138,8 @@ def set_addresses(msg: EmailMessage, header: str, addresses: list[Address]) -> N
     """
     if not addresses:
         return
-    if isinstance(msg.policy, _LeanPolicy):
-        spelled = ", ".join(_spelled(a) for a in addresses)
-        if msg.policy.writes_unchanged(header, spelled):
-            # What the registry would write for these addresses, without its parse and refold.
-            msg[header] = spelled
-            return
     try:
-        msg[header] = addresses
+        msg[header] = list(addresses)
     except Exception:  # the parser raises HeaderParseError, TypeError, IndexError … on such values
         msg[header] = _RAW_HEADERS(header, ", ".join(_spelled(a) for a in addresses))
 
@@ -182,7 +154,7 @@ def _spelled(found: Address) -> str:
 def _addresses(carriers: Iterable[Any] | None) -> list[Address]:
     result = []
     for carrier in carriers or ():
-        if isinstance(carrier, Mapping):
+        if isinstance(carrier, dict):
             found = address(carrier.get("Name") or carrier.get("PersonName"), carrier.get("Address"))
             if found is not None:
                 result.append(found)
@@ -201,6 +173,11 @@ def message_id_domain(addr: object, fallback: str) -> str:
     return fallback
 
 
+_DOT_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+# RFC 5322 §3.6.4 msg-id: what every reader takes back as it was written.
+MSG_ID = re.compile(rf"<{_DOT_ATOM}@{_DOT_ATOM}>")
+
+
 def _msg_id(value: object) -> str | None:
     text = header_text(value or "")
     if not text:
@@ -216,60 +193,218 @@ def _split_type(value: object) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
+_WHITESPACE = re.compile(r"\s+")
+# Bounded steps for checking and re-wrapping base64 text: a multiple of 4 (whole quanta) and of 76 (whole lines).
+BASE64_CHUNK = 76 * 4 * 256
+
+
+def base64_text(value: object) -> str | None:
+    """The canonical base64 text of a client's `Stream` (.NET's Convert.FromBase64String: padded base64,
+    whitespace anywhere), or None when it is not base64.
+
+    Checked in bounded chunks, so that a large attachment is never decoded whole. Canonical means what
+    encoding the decoded bytes again would give: a final quantum whose unused bits are not zero ("QR==",
+    which .NET and Python both accept as "A") is rewritten, so the text can be wrapped into lines as it is.
+    """
+    text = str(value)
+    if not _base64_ok(text):
+        stripped = _WHITESPACE.sub("", text)
+        if stripped == text or not _base64_ok(stripped):
+            return None
+        text = stripped
+    if text.endswith("="):
+        last = text[-4:]
+        canonical = binascii.b2a_base64(binascii.a2b_base64(last), newline=False).decode("ascii")
+        if canonical != last:
+            text = text[:-4] + canonical
+    return text
+
+
+def _base64_ok(text: str) -> bool:
+    if len(text) % 4:
+        return False
+    last = len(text) - BASE64_CHUNK
+    try:
+        for start in range(0, len(text), BASE64_CHUNK):
+            chunk = text[start : start + BASE64_CHUNK]
+            # Padding may only end the whole text; strict mode refuses it anywhere inside one chunk.
+            if start < last and chunk.endswith("="):
+                return False
+            binascii.a2b_base64(chunk, strict_mode=True)
+    except (binascii.Error, ValueError):  # ValueError: a non-ASCII character
+        return False
+    return True
+
+
 def decode_stream(value: object) -> bytes:
     """Attachment bytes from the carrier's base64 `Stream` (whitespace allowed, as .NET allows it)."""
     if not value:
         return b""
-    cleaned = re.sub(r"\s+", "", str(value))
-    try:
-        return base64.b64decode(cleaned, validate=True)
-    except (binascii.Error, ValueError):
-        return b""
+    text = base64_text(value)
+    return binascii.a2b_base64(text) if text else b""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file part: its type, how it is shown, and its bytes as the client's (valid) base64 text."""
+
+    maintype: str
+    subtype: str
+    filename: str | None
+    disposition: str  # "inline" or "attachment"
+    cid: str | None
+    stream: str  # canonical base64, no whitespace ("" for an empty file)
+    source: int = 0  # its place in the client's list of attachments
+
+    def data(self) -> bytes:
+        return binascii.a2b_base64(self.stream) if self.stream else b""
+
+
+@dataclass(frozen=True)
+class Draft:
+    """Everything that decides an outgoing message, already made safe for headers.
+
+    Built once per mail from the request; the stdlib reference (`reference_message`) and the direct writer
+    (`mockserver.mimewriter`) both write it, and the property tests hold them to the same result.
+    Bcc stays in the headers, as in the copy a client keeps in Sent Items; SMTP delivery removes it.
+    """
+
+    senders: tuple[Address, ...]
+    to: tuple[Address, ...]
+    cc: tuple[Address, ...]
+    bcc: tuple[Address, ...]
+    subject: str
+    date: datetime
+    message_id: str
+    in_reply_to: str | None = None
+    priority: str | None = None  # a key of _X_PRIORITY
+    custom: tuple[tuple[str, str], ...] = ()
+    plain: str | None = None
+    html: str | None = None
+    # Inline images of the HTML (multipart/related with it), then every other attachment (multipart/mixed).
+    related: tuple[Attachment, ...] = ()
+    attached: tuple[Attachment, ...] = ()
+
+    def parts(self) -> tuple[Attachment, ...]:
+        """The attachments in the order the message holds them (the control API's `attachments/{index}`)."""
+        return (*self.related, *self.attached)
+
+    def address_headers(self) -> tuple[tuple[str, tuple[Address, ...]], ...]:
+        return (("From", self.senders), ("To", self.to), ("Cc", self.cc), ("Bcc", self.bcc))
+
+    @property
+    def needs_utf8(self) -> bool:
+        """An address that only SMTPUTF8 can carry (RFC 6531): no encoded word may stand inside an address."""
+        return policy_for(a for _, found in self.address_headers() for a in found) is policy.SMTPUTF8
+
+    def summary(self) -> tuple[str, str | None, str | None]:
+        """(Subject, From, To) as the outbox lists them: decoded, as `safe_header` reads a built message."""
+        return self.subject, _listed(self.senders), _listed(self.to)
+
+
+def _listed(found: Sequence[Address]) -> str | None:
+    return (
+        header_text(", ".join(_spelled_parts(a.display_name, a.username, a.domain) for a in found)) if found else None
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _spelled_parts(display_name: str, username: str, domain: str) -> str:
+    return _spelled(Address(display_name=display_name, username=username, domain=domain))
+
+
+def draft_from_entity(entity: Mapping[str, Any], *, message_id: str, date: datetime) -> Draft:
+    """The message an EMailEntity describes."""
+    sender = entity.get("From")
+    reply_to = entity.get("InReplyTo")
+    priority = entity.get("Priority")
+    custom: list[tuple[str, str]] = []
+    for item in entity.get("CustomHeaderList") or ():
+        if not isinstance(item, dict):
+            continue
+        name = str(item.get("Name") or "")
+        if not _HEADER_NAME.match(name) or name.lower() in _RESERVED_HEADERS:
+            continue
+        custom.extend((name, header_text(value)) for value in item.get("Values") or () if value is not None)
+    html = entity.get("HTMLBody")
+    related: list[Attachment] = []
+    attached: list[Attachment] = []
+    for index, item in enumerate(entity.get("Attachments") or ()):
+        if isinstance(item, dict):
+            part = _attachment(item, index)
+            # An inline part the HTML refers to by cid: belongs in multipart/related with the HTML, inside the
+            # alternative (the structure Outlook and Thunderbird write).
+            (related if html and part.disposition == "inline" and part.cid else attached).append(part)
+    return Draft(
+        senders=tuple(_addresses([sender] if isinstance(sender, dict) else [])),
+        to=tuple(_addresses(entity.get("To"))),
+        cc=tuple(_addresses(entity.get("Cc"))),
+        bcc=tuple(_addresses(entity.get("Bcc"))),
+        subject=header_text(entity.get("Subject") or ""),
+        date=date,
+        message_id=message_id,
+        in_reply_to=_msg_id(reply_to.get("MessageId")) if isinstance(reply_to, dict) else None,
+        priority=priority if priority in _X_PRIORITY else None,
+        custom=tuple(custom),
+        plain=entity.get("PlainBody"),
+        html=html,
+        related=tuple(related),
+        attached=tuple(attached),
+    )
+
+
+def _attachment(item: Mapping[str, Any], source: int) -> Attachment:
+    maintype, subtype = _split_type(item.get("Type"))
+    disposition = header_text(item.get("Disposition") or "").lower()
+    stream = item.get("Stream")
+    return Attachment(
+        maintype=maintype,
+        subtype=subtype,
+        filename=header_text(item.get("Filename") or item.get("Description") or "") or None,
+        disposition="inline" if disposition.startswith("inline") else "attachment",
+        cid=_msg_id(item.get("Id")),
+        stream=(base64_text(stream) or "") if stream else "",
+        source=source,
+    )
 
 
 def entity_to_message(entity: Mapping[str, Any], *, message_id: str, date: datetime) -> EmailMessage:
-    """The RFC 5322 message an EMailEntity describes.
+    """The RFC 5322 message an EMailEntity describes, built by the stdlib (the reference)."""
+    return reference_message(draft_from_entity(entity, message_id=message_id, date=date))
 
-    Bcc stays in the headers, as in the copy a client keeps in Sent Items; SMTP delivery removes it.
-    """
-    sender = entity.get("From")
-    by_header = {"From": _addresses([sender] if isinstance(sender, Mapping) else [])}
-    for header in ("To", "Cc", "Bcc"):
-        by_header[header] = _addresses(entity.get(header))
-    msg = EmailMessage(policy=policy_for([a for found in by_header.values() for a in found]))
-    for header, found in by_header.items():
+
+def reference_message(draft: Draft) -> EmailMessage:
+    """The stdlib `email` package's build of a draft: the reference the direct writer is held to."""
+    msg = EmailMessage(policy=policy_for(a for _, found in draft.address_headers() for a in found))
+    for header, found in draft.address_headers():
         set_addresses(msg, header, found)
-    msg["Subject"] = header_text(entity.get("Subject") or "")
-    msg["Date"] = format_datetime(date)
-    msg["Message-ID"] = message_id
-    reply_to = entity.get("InReplyTo")
-    if isinstance(reply_to, Mapping):
-        parent = _msg_id(reply_to.get("MessageId"))
-        if parent:
-            msg["In-Reply-To"] = parent
-            msg["References"] = parent
-    priority = entity.get("Priority")
-    if priority in _X_PRIORITY:
-        msg["X-Priority"] = _X_PRIORITY[priority]
-        msg["Importance"] = _IMPORTANCE[priority]
-    for custom in entity.get("CustomHeaderList") or ():
-        if not isinstance(custom, Mapping):
-            continue
-        name = str(custom.get("Name") or "")
-        if not _HEADER_NAME.match(name) or name.lower() in _RESERVED_HEADERS:
-            continue
-        for value in custom.get("Values") or ():
-            if value is not None:
-                msg[name] = header_text(value)
-
-    html_part = set_bodies(msg, entity.get("PlainBody"), entity.get("HTMLBody"))
-    attachments = [a for a in entity.get("Attachments") or () if isinstance(a, Mapping)]
+    msg["Subject"] = draft.subject
+    msg["Date"] = format_datetime(draft.date)
+    msg["Message-ID"] = draft.message_id
+    if draft.in_reply_to:
+        msg["In-Reply-To"] = draft.in_reply_to
+        msg["References"] = draft.in_reply_to
+    if draft.priority:
+        msg["X-Priority"] = _X_PRIORITY[draft.priority]
+        msg["Importance"] = _IMPORTANCE[draft.priority]
+    for name, value in draft.custom:
+        msg[name] = value
+    html_part = set_bodies(msg, draft.plain, draft.html)
     # Inline images join the HTML in multipart/related first: once a plain attachment has made an HTML-only
-    # message multipart/mixed, the email package cannot turn it into related any more (a 500, before).
-    attachments.sort(key=lambda a: not _is_related(a, html_part))
-    for attachment in attachments:
-        _attach(msg, attachment, html_part)
+    # message multipart/mixed, the email package cannot turn it into related any more.
+    for part in draft.related:
+        assert html_part is not None
+        html_part.add_related(part.data(), part.maintype, part.subtype, **_options(part))
+    for part in draft.attached:
+        msg.add_attachment(part.data(), part.maintype, part.subtype, **_options(part))
     return msg
+
+
+def _options(part: Attachment) -> dict[str, Any]:
+    options: dict[str, Any] = {"filename": part.filename, "disposition": part.disposition}
+    if part.cid:
+        options["cid"] = part.cid
+    return options
 
 
 def set_bodies(msg: EmailMessage, plain: str | None, html: str | None) -> EmailMessage | None:
@@ -287,34 +422,57 @@ def set_bodies(msg: EmailMessage, plain: str | None, html: str | None) -> EmailM
     return None
 
 
-def _disposition(attachment: Mapping[str, Any]) -> str:
-    disposition = header_text(attachment.get("Disposition") or "").lower()
-    return "inline" if disposition.startswith("inline") else "attachment"
-
-
-def _is_related(attachment: Mapping[str, Any], html_part: EmailMessage | None) -> bool:
-    return html_part is not None and _disposition(attachment) == "inline" and bool(_msg_id(attachment.get("Id")))
-
-
-def _attach(msg: EmailMessage, attachment: Mapping[str, Any], html_part: EmailMessage | None) -> None:
-    data = decode_stream(attachment.get("Stream"))
-    maintype, subtype = _split_type(attachment.get("Type"))
-    filename = header_text(attachment.get("Filename") or attachment.get("Description") or "") or None
-    disposition = _disposition(attachment)
-    cid = _msg_id(attachment.get("Id"))
-    options: dict[str, Any] = {"filename": filename, "disposition": disposition}
-    if cid:
-        options["cid"] = cid
-    if html_part is not None and _is_related(attachment, html_part):
-        # An inline part the HTML refers to by cid: belongs in multipart/related with the HTML, inside the
-        # alternative (the structure Outlook and Thunderbird write).
-        html_part.add_related(data, maintype, subtype, **options)
-    else:
-        msg.add_attachment(data, maintype, subtype, **options)
-
-
 def message_bytes(msg: Message) -> bytes:
     return msg.as_bytes(policy=msg.policy)
+
+
+@dataclass(frozen=True)
+class Written:
+    """A message as bytes, the way the outbox keeps it (Bcc included, as in Sent Items), and its summary.
+
+    `bcc` is where the Bcc header lies in `stored`: SMTP carries the message without it.
+    """
+
+    stored: bytes
+    subject: str | None
+    from_header: str | None
+    to_header: str | None
+    bcc: tuple[int, int] | None = None
+
+    def transmitted(self) -> bytes:
+        """The message as SMTP carries it: Bcc recipients get it, but not the header naming them."""
+        if self.bcc is None:
+            return self.stored
+        start, end = self.bcc
+        return self.stored[:start] + self.stored[end:]
+
+    @classmethod
+    def of_message(cls, msg: Message) -> Written:
+        """A message the stdlib built, written by its generator."""
+        stored = message_bytes(msg)
+        return cls(
+            stored,
+            safe_header(msg, "Subject"),
+            safe_header(msg, "From"),
+            safe_header(msg, "To"),
+            header_span(stored, b"bcc") if "Bcc" in msg else None,
+        )
+
+
+def header_span(raw: bytes, name: bytes) -> tuple[int, int] | None:
+    """Where the first `name` header (lower case, continuation lines included) lies in a message's header block."""
+    end_of_head = raw.find(b"\r\n\r\n")
+    position = 0
+    start = None
+    while position < end_of_head + 2:
+        line_end = raw.index(b"\r\n", position) + 2
+        line = raw[position:line_end]
+        if start is not None and line[:1] not in (b" ", b"\t"):
+            return start, position
+        if start is None and line.split(b":", 1)[0].strip().lower() == name:
+            start = position
+        position = line_end
+    return (start, position) if start is not None else None
 
 
 def safe_header(msg: Message, name: str) -> str | None:
@@ -338,6 +496,13 @@ def header_address(msg: Message, name: str) -> str | None:
 
 def parse_rfc822_bytes(data: bytes) -> EmailMessage:
     parsed = message_from_bytes(data, policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def parse_rfc822_headers(data: bytes) -> EmailMessage:
+    """Only the header block of a message (the body is kept as text, not parsed into parts)."""
+    parsed = BytesParser(policy=policy.default).parsebytes(data, headersonly=True)
     assert isinstance(parsed, EmailMessage)
     return parsed
 
