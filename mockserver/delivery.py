@@ -76,10 +76,16 @@ class Plan:
     imap_flags: tuple[str, ...] = ("\\Seen",)
     refused: str | None = None
     note: str | None = None
+    sink: bool = False  # `smtp` is the embedded sink
 
     @property
     def empty(self) -> bool:
         return self.smtp is None and self.imap is None
+
+    @property
+    def to_sink_only(self) -> bool:
+        """Only the embedded sink is to be reached: nothing the client named can refuse the mail."""
+        return self.sink and self.imap is None and self.refused is None
 
 
 @dataclass
@@ -184,7 +190,7 @@ def plan_send(settings: Settings, outgoing: object, sent_items: object, folder: 
         return Plan(note="delivery mode none: journaled only")
     plan = Plan()
     if mode == SINK:
-        plan.smtp = Endpoint("smtp", settings.sink_host, settings.sink_port)
+        plan.smtp, plan.sink = _sink(settings), True
     else:
         if isinstance(outgoing, Mapping) and outgoing.get("ServerName"):
             named = outgoing
@@ -223,7 +229,7 @@ def plan_relay(settings: Settings, extended: object) -> Plan:
     if settings.delivery == NONE:
         return Plan(note="delivery mode none: journaled only")
     if settings.delivery == SINK:
-        return Plan(smtp=Endpoint("smtp", settings.sink_host, settings.sink_port))
+        return Plan(smtp=_sink(settings), sink=True)
     if isinstance(extended, Mapping) and extended.get("ServerName"):
         endpoint, refused = _refusal(lambda: _from_connection_info("smtp", extended, 25, 465, settings))
         return Plan(smtp=endpoint, refused=refused)
@@ -240,11 +246,15 @@ def plan_gws(settings: Settings) -> Plan:
     if settings.delivery == NONE:
         return Plan(note="delivery mode none: journaled only")
     if settings.delivery == SINK:
-        return Plan(smtp=Endpoint("smtp", settings.sink_host, settings.sink_port))
+        return Plan(smtp=_sink(settings), sink=True)
     if settings.smtp_relay:
         endpoint, refused = _refusal(lambda: endpoint_from_url(settings.smtp_relay or "", "smtp", settings))
         return Plan(smtp=endpoint, refused=refused)
     return Plan(refused="No SMTP route for GWS: set --smtp-relay")
+
+
+def _sink(settings: Settings) -> Endpoint:
+    return Endpoint("smtp", settings.sink_host, settings.sink_port)
 
 
 def deliverable(recipients: Sequence[str]) -> tuple[list[str], list[str]]:

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from copy import deepcopy
+import re
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 from mockserver import delivery, mime
-from mockserver.outbox import FAILED, NOT_SENT, QUEUED, SENT
+from mockserver.outbox import FAILED, NOT_SENT, QUEUED, SENT, Record, journal_json
 
 if TYPE_CHECKING:
     from mockserver.runtime import Runtime
@@ -38,48 +37,32 @@ class Notice:
 class Submission:
     """One accepted mail: what was asked for and the message that stands for it.
 
-    `raw` is set when the client supplied the message text itself (RelayMessage), which must travel
-    unchanged; otherwise the message is `message`, built from the request. `request` never holds a
-    password.
+    `mail` is the message as written (for RelayMessage, the client's own text, which travels unchanged).
+    `request` never holds a password once the mail is accepted.
     """
 
     operation: str
     message_id: str | None
     envelope_from: str | None
     recipients: list[str]
-    message: EmailMessage | None = None
-    raw: bytes | None = None
+    mail: mime.Written
     request: dict[str, Any] = field(default_factory=dict)
     user: str | None = None
     reference_id: int | None = None
     accepted_at: datetime | None = None
     namespace: str = ""
     notice: Notice | None = None
-    # Writing a message out is the costliest step of a send; the answer's Size and the outbox need the same bytes.
-    _stored: bytes | None = field(default=None, repr=False, compare=False)
 
     def stored_bytes(self) -> bytes:
         """The message as kept in the outbox and in IMAP folders (Bcc included, as in Sent Items)."""
-        if self.raw is not None:
-            return self.raw
-        if self._stored is None:
-            assert self.message is not None
-            self._stored = mime.message_bytes(self.message)
-        return self._stored
+        return self.mail.stored
 
     def transmitted_bytes(self) -> bytes:
         """The message as SMTP carries it: Bcc recipients get it, but not the header naming them."""
-        if self.raw is not None:
-            return self.raw
-        assert self.message is not None
-        if "Bcc" not in self.message:
-            return self.stored_bytes()
-        copy = deepcopy(self.message)
-        del copy["Bcc"]
-        return mime.message_bytes(copy)
+        return self.mail.transmitted()
 
     def size(self) -> int:
-        return len(self.stored_bytes())
+        return len(self.mail.stored)
 
 
 @dataclass
@@ -93,63 +76,111 @@ class Outcome:
     error: str | None = None
 
 
-_SECRET_KEYS = frozenset({"password"})
+_SECRET_KEYS = frozenset({"password"})  # all eight letters long (see _is_secret)
 
 
 def without_secrets(value: Any) -> Any:
     """A copy of a request with every password dropped (set to None), for anything that is kept or shown."""
     if isinstance(value, dict):
-        return {k: (None if k.lower() in _SECRET_KEYS else without_secrets(v)) for k, v in value.items()}
+        return {k: (None if _is_secret(k) else without_secrets(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [without_secrets(item) for item in value]
     return value
+
+
+def _journal(submission: Submission) -> str:
+    """The request as the journal keeps it (JSON); `submission.request` loses its passwords on the way.
+
+    Most requests carry none, and finding a password key in the JSON text is cheaper than copying every
+    request to look for one.
+    """
+    text = journal_json(submission.request)
+    if _SECRET_KEY_IN_JSON.search(text):
+        submission.request = without_secrets(submission.request)
+        text = journal_json(submission.request)
+    return text
+
+
+_SECRET_KEY_IN_JSON = re.compile(r'"password"\s*:', re.IGNORECASE)
+
+
+def _is_secret(key: str) -> bool:
+    return len(key) == 8 and key.lower() in _SECRET_KEYS  # the length first: most keys are no "password"
 
 
 Listener = Callable[[Submission, Outcome], Awaitable[None]]
 
 
 async def accept(runtime: Runtime, submission: Submission, plan: delivery.Plan, *, background: bool = False) -> Outcome:
-    """Record an accepted mail, then deliver it as planned.
+    """Record an accepted mail, then deliver it as planned (see `accept_all`)."""
+    [outcome] = await accept_all(runtime, [submission], plan, background=background)
+    return outcome
+
+
+async def accept_all(
+    runtime: Runtime, submissions: Sequence[Submission], plan: delivery.Plan, *, background: bool = False
+) -> list[Outcome]:
+    """Record a request's mails in one outbox transaction, then deliver them one by one as planned.
 
     Raises DeliveryFailed (after recording the failure) when delivery is refused or fails, unless it runs in
-    the background: then the outcome reaches the listeners (e.g. the GWS notification) instead.
+    the background: then each outcome reaches the listeners (e.g. the GWS notification) instead. A mail that
+    was recorded but not attempted because an earlier one of the same request failed is marked failed too.
     """
-    submission.request = without_secrets(submission.request)
-    raw = submission.stored_bytes()
-    message = submission.message if submission.message is not None else mime.parse_rfc822_bytes(raw)
-    row_id = runtime.outbox.record(
-        namespace=submission.namespace,
-        operation=submission.operation,
-        message_id=submission.message_id,
-        envelope_from=submission.envelope_from,
-        recipients=submission.recipients,
-        subject=mime.safe_header(message, "Subject"),
-        from_header=mime.safe_header(message, "From"),
-        to_header=mime.safe_header(message, "To"),
-        raw=raw,
-        request=submission.request,
-        status=NOT_SENT if plan.empty and not plan.refused else QUEUED,
-        note=plan.note,
-        reference_id=submission.reference_id,
-        user=submission.user,
+    status = NOT_SENT if plan.empty and not plan.refused else QUEUED
+    journals = [_journal(submission) for submission in submissions]
+    row_ids = runtime.outbox.record_all(
+        [
+            Record(
+                namespace=submission.namespace,
+                operation=submission.operation,
+                message_id=submission.message_id,
+                envelope_from=submission.envelope_from,
+                recipients=submission.recipients,
+                subject=submission.mail.subject,
+                from_header=submission.mail.from_header,
+                to_header=submission.mail.to_header,
+                raw=submission.mail.stored,
+                journal=journal,
+                status=status,
+                note=plan.note,
+                reference_id=submission.reference_id,
+                user=submission.user,
+            )
+            for submission, journal in zip(submissions, journals, strict=True)
+        ]
     )
-    runtime.accepted.append(submission)
+    runtime.accepted.extend(submissions)
+    pairs = list(zip(submissions, row_ids, strict=True))
     if plan.refused:
-        runtime.outbox.update(row_id, status=FAILED, error=plan.refused)
-        outcome = Outcome(row_id, FAILED, error=plan.refused)
-        if background:
+        runtime.outbox.update_all(row_ids, status=FAILED, error=plan.refused)
+        outcomes = [Outcome(row_id, FAILED, error=plan.refused) for row_id in row_ids]
+        if not background:
+            raise delivery.DeliveryFailed(plan.refused, refused=True)
+        for (submission, _), outcome in zip(pairs, outcomes, strict=True):
             runtime.spawn(_notify(runtime, submission, outcome))
-            return outcome
-        raise delivery.DeliveryFailed(plan.refused, refused=True)
+        return outcomes
     if plan.empty:
-        outcome = Outcome(row_id, NOT_SENT)
+        outcomes = [Outcome(row_id, NOT_SENT) for row_id in row_ids]
         if background:
-            runtime.spawn(_notify(runtime, submission, outcome))
-        return outcome
+            for (submission, _), outcome in zip(pairs, outcomes, strict=True):
+                runtime.spawn(_notify(runtime, submission, outcome))
+        return outcomes
     if background:
-        runtime.spawn(_deliver_and_notify(runtime, submission, plan, row_id))
-        return Outcome(row_id, QUEUED)
-    return await _deliver(runtime, submission, plan, row_id)
+        for submission, row_id in pairs:
+            runtime.spawn(_deliver_and_notify(runtime, submission, plan, row_id))
+        return [Outcome(row_id, QUEUED) for row_id in row_ids]
+    outcomes = []
+    for index, (submission, row_id) in enumerate(pairs):
+        try:
+            outcomes.append(await _deliver(runtime, submission, plan, row_id))
+        except delivery.DeliveryFailed as exc:
+            rest = row_ids[index + 1 :]
+            if rest:
+                runtime.outbox.update_all(
+                    rest, status=FAILED, error=f"not attempted: an earlier mail of the request failed ({exc.reason})"
+                )
+            raise
+    return outcomes
 
 
 async def _deliver(runtime: Runtime, submission: Submission, plan: delivery.Plan, row_id: int) -> Outcome:

@@ -67,3 +67,12 @@ def connect_message(client_id: str, message_id: str = "3", *, first: bool = Fals
 
 def subscribe_message(client_id: str, channel: Any = "/v2/me/emails", message_id: str = "2") -> dict[str, Any]:
     return {"id": message_id, "channel": "/meta/subscribe", "subscription": channel, "clientId": client_id}
+
+
+def delivered(client: Any, message_id: str, timeout: float = 10) -> dict[str, Any]:
+    """The outbox row of a mail once delivery has finished with it (delivery to the embedded sink may finish
+    after the answer): `/_mock/outbox/wait` with `status=sent`, as a user's test waits for it."""
+    response = client.get("/_mock/outbox/wait", params={"message_id": message_id, "status": "sent", "timeout": timeout})
+    assert response.status_code == 200, response.text
+    row: dict[str, Any] = response.json()
+    return row

@@ -18,6 +18,7 @@ from mockserver.outbox import Filters
 from mockserver.settings import Settings
 from tests.conftest import AUTH, GWS_SEND, RELAY, SAVE, SEND, gws_login, mock_settings
 from tests.servers import Dovecot, SmtpBehaviour, dropping_smtp_server, free_port, silent_server, smtp_server
+from tests.support import delivered
 
 PDF = bytes(range(256)) * 40
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(200))
@@ -314,8 +315,13 @@ def test_a_failure_stops_the_batch_and_every_accepted_mail_is_kept() -> None:
             response = client.post(SEND, json={"Emails": emails}, headers=AUTH)
     assert response.status_code == 500
     assert [r.rcpt_tos for r in received] == [["ok@fjordtech.no"]]
-    statuses = {r.values["subject"]: r.values["status"] for r in runtime_of(app).outbox.find(Filters())}
-    assert statuses == {"ok@fjordtech.no": "sent", "bad@fjordtech.no": "failed"}
+    rows = {r.values["subject"]: r.values for r in runtime_of(app).outbox.find(Filters())}
+    assert {subject: row["status"] for subject, row in rows.items()} == {
+        "ok@fjordtech.no": "sent",
+        "bad@fjordtech.no": "failed",
+        "later@x.no": "failed",  # accepted with the others, never attempted
+    }
+    assert rows["later@x.no"]["error"].startswith("not attempted: an earlier mail of the request failed")
 
 
 def test_gws_send_delivers_in_the_background() -> None:
@@ -405,8 +411,12 @@ def test_sink_mode_delivers_to_the_embedded_sink() -> None:
     app = create_app(mock_settings(seed=1, delivery="sink", sink_port=port))
     with app.test_client() as client:
         response = client.post(SEND, json={"Emails": [mail()]}, headers=AUTH)
+        assert response.status_code == 200
+        # The answer does not wait for the sink; the outbox row says when the mail has arrived.
+        assert client.get("/_mock/outbox").json()["items"][0]["message_id"] == response.json()[0]["MessageID"]
+        row = delivered(client, response.json()[0]["MessageID"])
         received = client.get("/_mock/sink").json()["items"]
-    assert response.status_code == 200
+    assert row["smtp_target"] == f"smtp://127.0.0.1:{port}"
     [got] = received
     assert got["message_id"] == response.json()[0]["MessageID"]
     assert got["rcpt_tos"] == ["kari.nilsen@fjordtech.no", "ops@fjordtech.no", "audit@nordlys.no"]

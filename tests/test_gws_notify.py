@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from mockserver import gws_notify
+from mockserver import gws_notify, mime
 from mockserver.ingest import Notice, Outcome, Submission
 from mockserver.outbox import FAILED, NOT_SENT, SENT
 from mockserver.runtime import Runtime
@@ -32,6 +32,7 @@ def submission(email: dict[str, Any] | None = None, **overrides: Any) -> Submiss
         "message_id": "<m@gplus>",
         "envelope_from": "htcc@gplus-w2k3-gf80",
         "recipients": ["qwerty@gplus-w2k3-gf80"],
+        "mail": mime.Written(b"Subject: HelloEmail\r\n\r\nFeelslikegood.\r\n", "HelloEmail", None, None),
         "request": {
             "id": INTERACTION,
             "operationName": "Send",

@@ -105,8 +105,15 @@ def test_parallel_sends_are_each_journaled_once_across_workers(server: str) -> N
     responses = asyncio.run(fire())
     accepted = [r for r in responses if r.status_code == 200]
     assert len(accepted) == total
+    namespace = {"X-Mock-Namespace": "parallel"}
     with httpx.Client(base_url=server, timeout=10) as client:
-        listed = client.get("/_mock/outbox", params={"limit": 1000}, headers={"X-Mock-Namespace": "parallel"}).json()
+        # Every row exists when its answer is sent; delivery to the sink may still be finishing.
+        assert client.get("/_mock/outbox", params={"limit": 1}, headers=namespace).json()["count"] == total
+        deadline = time.monotonic() + 30
+        while client.get("/_mock/outbox", params={"status": "queued", "limit": 1}, headers=namespace).json()["count"]:
+            assert time.monotonic() < deadline, "deliveries to the sink did not finish within 30 s"
+            time.sleep(0.1)
+        listed = client.get("/_mock/outbox", params={"limit": 1000}, headers=namespace).json()
         sink = client.get("/_mock/sink", params={"limit": 1000}).json()["items"]
     assert listed["count"] == len(accepted)
     ids = [item["message_id"] for item in listed["items"]]

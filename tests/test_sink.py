@@ -17,6 +17,7 @@ from mockserver.outbox import Outbox
 from mockserver.sink import Sink, is_listening
 from mockserver.testing import free_port
 from tests.conftest import AUTH, SEND, mock_settings
+from tests.support import delivered
 
 HOST = "127.0.0.1"
 MESSAGE = (
@@ -147,6 +148,7 @@ def test_the_app_runs_the_sink_for_its_lifetime_and_its_mail_arrives_there() -> 
     with create_app(mock_settings(seed=1, delivery="sink", sink_port=port)).test_client() as client:
         assert answers_smtp(port)
         [sent] = client.post(SEND, json=body, headers=AUTH).json()
+        delivered(client, sent["MessageID"])
         [arrived] = client.get("/_mock/sink").json()["items"]
         assert arrived["message_id"] == sent["MessageID"] and arrived["rcpt_tos"] == ["b@fjordtech.no"]
     assert not is_listening(HOST, port)

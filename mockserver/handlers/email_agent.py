@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from connexion import context as cx
 from starlette.responses import Response
 
-from mockserver import carriers, delivery, ingest, mime, problems
+from mockserver import carriers, delivery, ingest, mime, mimewriter, problems
 from mockserver.bodies import RUNTIME_KEY
 from mockserver.call import SUPEROFFICE_MEDIA_TYPES, Call, begin
 from mockserver.dotnet import DotNetDateTime
@@ -19,7 +18,6 @@ ONLINE_RESTRICTED = (
     "The EMail agent is not available in Online by default. Access must be requested specifically when app is "
     "registered."
 )
-MESSAGE_ID = re.compile(r"^<[^<>@\s]+@[^<>@\s]+>$")
 DEFAULT_SENT_FOLDER = "Sent"
 
 
@@ -32,57 +30,77 @@ async def _begin(offered: tuple[str, ...] | None) -> Call:
 
 def _domain_of(entity: Mapping[str, Any], fallback: str) -> str:
     sender = entity.get("From")
-    return mime.message_id_domain(sender.get("Address") if isinstance(sender, Mapping) else None, fallback)
+    return mime.message_id_domain(sender.get("Address") if isinstance(sender, dict) else None, fallback)
 
 
 def _recipients(entity: Mapping[str, Any]) -> list[str]:
     found = []
     for key in ("To", "Cc", "Bcc"):
         for item in entity.get(key) or ():
-            if isinstance(item, Mapping) and isinstance(item.get("Address"), str) and item["Address"].strip():
+            if isinstance(item, dict) and isinstance(item.get("Address"), str) and item["Address"].strip():
                 found.append(mime.header_text(item["Address"]))
     return found
 
 
 def _sender(entity: Mapping[str, Any]) -> str | None:
     sender = entity.get("From")
-    if isinstance(sender, Mapping) and isinstance(sender.get("Address"), str):
+    if isinstance(sender, dict) and isinstance(sender.get("Address"), str):
         return mime.header_text(sender["Address"]) or None
     return None
 
 
-async def _accept(call: Call, submission: ingest.Submission, plan: delivery.Plan) -> ingest.Outcome:
-    """Accept a mail; a failed or refused delivery is answered as the vendor's service exception."""
+async def _accept(call: Call, submissions: list[ingest.Submission], plan: delivery.Plan) -> list[ingest.Outcome]:
+    """Accept a request's mails; a failed or refused delivery is answered as the vendor's service exception.
+
+    Delivery to the embedded sink may finish after the answer (a failure is recorded on the outbox row): the
+    sink stands in for a mail server that cannot refuse. A server the request names is waited for, as the
+    vendor does, so that its refusal reaches the client.
+    """
     try:
-        return await ingest.accept(call.runtime, submission, plan)
+        return await ingest.accept_all(call.runtime, submissions, plan, background=plan.to_sink_only)
     except delivery.DeliveryFailed as exc:
         if exc.refused:
             raise problems.forbidden(exc.reason, error_type="SoSecurityException") from None
         raise problems.server_error(f"The e-mail could not be sent: {exc.reason}", error_type="SoException") from None
 
 
-async def _finish(
-    call: Call, out: dict[str, Any], request: Mapping[str, Any], sent: DotNetDateTime, plan: delivery.Plan
-) -> ingest.Outcome:
-    """Build the MIME message the entity stands for, set `Size` from it, accept and deliver it."""
-    message = mime.entity_to_message(out, message_id=out["MessageID"], date=sent.value)
-    submission = ingest.Submission(
+def _submission(call: Call, out: dict[str, Any], request: dict[str, Any], sent: DotNetDateTime) -> ingest.Submission:
+    """The MIME message the entity stands for, with `Size` set from it."""
+    draft = mime.draft_from_entity(out, message_id=out["MessageID"], date=sent.value)
+    written = mimewriter.write(draft)
+    out["Size"] = len(written.stored)
+    return ingest.Submission(
         operation=call.operation_id,
         message_id=out["MessageID"],
         envelope_from=_sender(out),
         recipients=_recipients(out),
-        message=message,
-        request=dict(request),
+        mail=written,
+        request=_journaled(request, draft),
         user=call.user,
         accepted_at=sent.value,
         namespace=call.namespace,
     )
-    out["Size"] = submission.size()
-    outcome = await _accept(call, submission, plan)
+
+
+def _journaled(request: dict[str, Any], draft: mime.Draft) -> dict[str, Any]:
+    """The request as the journal keeps it: an attachment's bytes are in the stored message already, so its
+    `Stream` becomes where they are (`/_mock/outbox/{id}/attachments/{attachment}`) and how many there are."""
+    email = request.get("Email")
+    parts = draft.parts()
+    if not parts or not isinstance(email, dict):
+        return request
+    items = list(email.get("Attachments") or ())
+    for index, part in enumerate(parts):
+        item = items[part.source]
+        if isinstance(item, dict) and item.get("Stream"):
+            items[part.source] = {**item, "Stream": {"attachment": index, "size": carriers.decoded_length(part.stream)}}
+    return {**request, "Email": {**email, "Attachments": items}}
+
+
+def _server_ids(out: dict[str, Any], outcome: ingest.Outcome) -> None:
     if outcome.imap_uid is not None:
         # The id the IMAP server assigned (APPENDUID) is the mail's id on the server.
         out["ServerId"] = outcome.imap_uid
-    return outcome
 
 
 async def send_emails() -> Response:
@@ -92,9 +110,12 @@ async def send_emails() -> Response:
     folder = None
     if isinstance(sent_items, Mapping):
         folder = sent_items.get("Folder") or DEFAULT_SENT_FOLDER
+    plan = delivery.plan_send(call.runtime.settings, body.get("OutgoingConnectionInfo"), sent_items, folder)
     results: list[Any] = []
+    submissions: list[ingest.Submission] = []
+    answers: list[dict[str, Any]] = []
     for email in body.get("Emails") or ():
-        if not isinstance(email, Mapping):
+        if not isinstance(email, dict):
             results.append(None)
             continue
         sent = call.now()
@@ -110,21 +131,23 @@ async def send_emails() -> Response:
         if folder is not None:
             assigned["FolderName"] = folder
         out = carriers.entity(call, email, assigned)
-        plan = delivery.plan_send(call.runtime.settings, body.get("OutgoingConnectionInfo"), sent_items, folder)
         request = {
             "Email": email,
             "OutgoingConnectionInfo": body.get("OutgoingConnectionInfo"),
             "SentItemsConnectionInfo": sent_items,
         }
-        await _finish(call, out, request, sent, plan)
+        submissions.append(_submission(call, out, request, sent))
+        answers.append(out)
         results.append(out)
+    for out, outcome in zip(answers, await _accept(call, submissions, plan), strict=True):
+        _server_ids(out, outcome)
     return call.respond(results)
 
 
 async def save_to_mail_server() -> Response:
     call = await _begin(SUPEROFFICE_MEDIA_TYPES)
     email = call.body.get("Email")
-    if not isinstance(email, Mapping):
+    if not isinstance(email, dict):
         # Nothing to save: agents answer 200 with a null body when they have nothing to return.
         return call.respond(None)
     is_sent = bool(email.get("IsSent"))
@@ -132,7 +155,8 @@ async def save_to_mail_server() -> Response:
     sent = call.now()
     assigned: dict[str, Any] = {
         "MessageID": given_id
-        if isinstance(given_id, str) and MESSAGE_ID.match(given_id)
+        # A client's own Message-ID is kept when it is one (a reader takes it back unchanged).
+        if isinstance(given_id, str) and mime.MSG_ID.fullmatch(given_id)
         else call.gen.message_id(_domain_of(email, call.runtime.settings.hostname)),
         "Sent": call.parse_datetime(email.get("Sent")) or sent,
         "Flags": email.get("Flags") or ("Seen" if is_sent else "Seen, Draft"),
@@ -144,9 +168,9 @@ async def save_to_mail_server() -> Response:
     out = carriers.entity(call, email, assigned)
     date = assigned["Sent"] if isinstance(assigned["Sent"], DotNetDateTime) else sent
     flags = ("\\Seen",) if is_sent else ("\\Seen", "\\Draft")
-    await _finish(
-        call, out, {"Email": email}, date, delivery.plan_save(call.runtime.settings, out["FolderName"], flags)
-    )
+    plan = delivery.plan_save(call.runtime.settings, out["FolderName"], flags)
+    [outcome] = await _accept(call, [_submission(call, out, {"Email": email}, date)], plan)
+    _server_ids(out, outcome)
     return call.respond(out)
 
 
@@ -154,21 +178,22 @@ async def relay_message() -> Response:
     call = await _begin(None)
     body = call.body
     text: str = body["Rfc822"]
-    message = mime.parse_rfc822(text)
-    envelope_from = body.get("From") or mime.header_address(message, "From")
-    await _accept(
-        call,
-        ingest.Submission(
-            operation=call.operation_id,
-            message_id=mime.safe_header(message, "Message-ID"),
-            envelope_from=envelope_from,
-            recipients=[mime.header_text(r) for r in body["Recipients"]],
-            raw=text.encode("utf-8", "surrogateescape"),
-            request=dict(body),
-            user=call.user,
-            accepted_at=call.now().value,
-            namespace=call.namespace,
+    raw = text.encode("utf-8", "surrogateescape")
+    # Only the header block is read: the text itself travels unchanged.
+    head = mime.parse_rfc822_headers(raw)
+    envelope_from = body.get("From") or mime.header_address(head, "From")
+    submission = ingest.Submission(
+        operation=call.operation_id,
+        message_id=mime.safe_header(head, "Message-ID"),
+        envelope_from=envelope_from,
+        recipients=[mime.header_text(r) for r in body["Recipients"]],
+        mail=mime.Written(
+            raw, mime.safe_header(head, "Subject"), mime.safe_header(head, "From"), mime.safe_header(head, "To")
         ),
-        delivery.plan_relay(call.runtime.settings, body.get("ConnectionInfoExtended")),
+        request=dict(body),
+        user=call.user,
+        accepted_at=call.now().value,
+        namespace=call.namespace,
     )
+    await _accept(call, [submission], delivery.plan_relay(call.runtime.settings, body.get("ConnectionInfoExtended")))
     return call.respond(None, status=204)

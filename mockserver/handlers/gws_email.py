@@ -3,37 +3,39 @@
 from __future__ import annotations
 
 import dataclasses
-from email.message import EmailMessage
-from email.utils import format_datetime
+from email.headerregistry import Address
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mockserver import delivery, ingest, mime
+from mockserver import delivery, ingest, mime, mimewriter
 from mockserver.call import GWS_MEDIA_TYPES, Call, begin
 
 FORCED_FAILURE = "Unable to send the e-mail: the mail server refused it (requested by Prefer: notification=error)"
 
 
-def _message(call: Call, email: dict[str, Any], message_id: str) -> EmailMessage:
-    by_header = {}
-    for header, key in (("From", "from"), ("To", "to"), ("Cc", "cc"), ("Bcc", "bcc")):
+def _draft(call: Call, email: dict[str, Any], message_id: str) -> mime.Draft:
+    def addresses(key: str) -> tuple[Address, ...]:
         values = email.get(key) or ()
         items = [values] if isinstance(values, str) else values
-        by_header[header] = [a for a in (mime.address("", item) for item in items) if a is not None]
-    msg = EmailMessage(policy=mime.policy_for(a for found in by_header.values() for a in found))
-    for header, found in by_header.items():
-        mime.set_addresses(msg, header, found)
-    msg["Subject"] = mime.header_text(email.get("subject") or "")
-    msg["Date"] = format_datetime(call.now().value)
-    msg["Message-ID"] = message_id
+        return tuple(a for a in (mime.address("", item) for item in items) if a is not None)
+
     html = email.get("body")
     plain = email.get("bodyAsPlainText")
     if html and email.get("mime") == "text/plain":
         plain, html = html, None
-    mime.set_bodies(msg, plain, html)
-    return msg
+    return mime.Draft(
+        senders=addresses("from"),
+        to=addresses("to"),
+        cc=addresses("cc"),
+        bcc=addresses("bcc"),
+        subject=mime.header_text(email.get("subject") or ""),
+        date=call.now().value,
+        message_id=message_id,
+        plain=plain,
+        html=html,
+    )
 
 
 async def send(id: str) -> Response:  # noqa: A002 - the contract names the path parameter `id`
@@ -56,7 +58,7 @@ async def send(id: str) -> Response:  # noqa: A002 - the contract names the path
             message_id=message_id,
             envelope_from=email["from"],
             recipients=[*email["to"], *(email.get("cc") or ()), *(email.get("bcc") or ())],
-            message=_message(call, email, message_id),
+            mail=mimewriter.write(_draft(call, email, message_id)),
             request={"id": id, **body},
             user=call.user,
             reference_id=reference_id,
