@@ -72,11 +72,11 @@ class Call:
     offset_colon: bool = True
     controls: controls.Controls = field(default_factory=controls.Controls)
 
-    @property
+    @functools.cached_property
     def headers(self) -> Headers:
         return Headers(scope=self.scope)
 
-    @property
+    @functools.cached_property
     def namespace(self) -> str:
         """The outbox partition of this request (`X-Mock-Namespace`), so parallel tests keep their mail apart."""
         return self.headers.get(NAMESPACE_HEADER, "").strip()[:200]

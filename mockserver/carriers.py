@@ -41,36 +41,48 @@ def _given(source: Mapping[str, Any], key: str) -> Any:
 
 
 def rights(call: Call, carrier: str) -> dict[str, Any]:
-    return {"TableRight": call.gen.table_right(call.moment), "FieldProperties": call.gen.field_properties(carrier)}
+    return call.gen.rights(carrier, call.moment)
 
 
 def address(call: Call, item: Any) -> Any:
-    if not isinstance(item, Mapping):
+    if not isinstance(item, dict):
         return item
     addr = item.get("Address")
-    directory = call.runtime.directory(call.texts.faker_locale)
-    person = directory.lookup(addr) if isinstance(addr, str) and addr.strip() else None
+    person = (
+        call.runtime.directory(call.texts.faker_locale).lookup(addr) if isinstance(addr, str) and addr.strip() else None
+    )
+    if person is None:
+        # Nobody the CRM knows: the client's values, .NET defaults for the rest.
+        def pick(key: str, default: Any) -> Any:
+            given = _given(item, key)
+            return given if given is not None else item.get(key, default)
 
-    def pick(key: str, known: Any) -> Any:
-        given = _given(item, key)
-        if given is not None:
-            return given
-        if person is None:
-            return item.get(key) if key in item else (0 if isinstance(known, int) else None)
-        return known
-
+        contact_id, contact_name = pick("ContactId", 0), pick("ContactName", None)
+        person_id, person_name = pick("PersonId", 0), pick("PersonName", None)
+        associate_id, email_id, name = pick("AssociateId", 0), pick("EmailId", 0), pick("Name", None)
+        duplicates = item.get("DuplicatePersonIds")
+        duplicates = duplicates if duplicates is not None else []
+    else:
+        get = item.get
+        contact_id = get("ContactId") or person.contact_id
+        contact_name = get("ContactName") or person.contact_name
+        person_id = get("PersonId") or person.person_id
+        person_name = get("PersonName") or person.person_name
+        associate_id = get("AssociateId") or person.associate_id
+        email_id = get("EmailId") or person.email_id
+        name = get("Name") or person.name
+        duplicates = get("DuplicatePersonIds")
+        duplicates = duplicates if duplicates is not None else list(person.duplicate_person_ids)
     return {
-        "ContactId": pick("ContactId", person.contact_id if person else 0),
-        "ContactName": pick("ContactName", person.contact_name if person else None),
-        "PersonId": pick("PersonId", person.person_id if person else 0),
-        "PersonName": pick("PersonName", person.person_name if person else None),
-        "AssociateId": pick("AssociateId", person.associate_id if person else 0),
+        "ContactId": contact_id,
+        "ContactName": contact_name,
+        "PersonId": person_id,
+        "PersonName": person_name,
+        "AssociateId": associate_id,
         "Address": addr,
-        "EmailId": pick("EmailId", person.email_id if person else 0),
-        "DuplicatePersonIds": item.get("DuplicatePersonIds")
-        if item.get("DuplicatePersonIds") is not None
-        else (list(person.duplicate_person_ids) if person else []),
-        "Name": pick("Name", person.name if person else None),
+        "EmailId": email_id,
+        "DuplicatePersonIds": duplicates,
+        "Name": name,
         **rights(call, "EMailAddress"),
     }
 
@@ -86,7 +98,7 @@ def decoded_length(stream: str) -> int:
 
 
 def attachment(call: Call, item: Any) -> Any:
-    if not isinstance(item, Mapping):
+    if not isinstance(item, dict):
         return item
     filename = item.get("Filename")
     safe = item.get("IsSafeFileExtension")
@@ -112,13 +124,13 @@ def attachment(call: Call, item: Any) -> Any:
 
 
 def custom_header(call: Call, item: Any) -> Any:
-    if not isinstance(item, Mapping):
+    if not isinstance(item, dict):
         return item
     return {"Name": item.get("Name"), "Values": item.get("Values"), **rights(call, "EMailCustomHeader")}
 
 
 def so_info(call: Call, item: Any) -> Any:
-    if not isinstance(item, Mapping):
+    if not isinstance(item, dict):
         return None
     return {
         "DocumentId": item.get("DocumentId") or 0,
@@ -134,7 +146,7 @@ def so_info(call: Call, item: Any) -> Any:
 
 
 def envelope(call: Call, item: Any) -> Any:
-    if not isinstance(item, Mapping):
+    if not isinstance(item, dict):
         return None
     sender = item.get("From")
     return {
@@ -142,7 +154,7 @@ def envelope(call: Call, item: Any) -> Any:
         "ServerIdentifier": item.get("ServerIdentifier"),
         "MessageId": item.get("MessageId"),
         "Subject": item.get("Subject"),
-        "From": address(call, sender) if isinstance(sender, Mapping) else None,
+        "From": address(call, sender) if isinstance(sender, dict) else None,
         "To": addresses(call, item.get("To")),
         "Sent": call.parse_datetime(item.get("Sent")),
         "Priority": item.get("Priority") or "Normal",
@@ -166,7 +178,7 @@ def entity(call: Call, item: Mapping[str, Any], assigned: Mapping[str, Any]) -> 
         "Bcc": addresses(call, item.get("Bcc")),
         "Subject": item.get("Subject"),
         "HTMLBody": item.get("HTMLBody"),
-        "From": address(call, sender) if isinstance(sender, Mapping) else None,
+        "From": address(call, sender) if isinstance(sender, dict) else None,
         "Sent": call.parse_datetime(item.get("Sent")),
         "Size": item.get("Size") or 0,
         "Priority": item.get("Priority") or "Normal",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -63,6 +65,7 @@ class Gen:
         self.seed = seed
         self.texts = texts
         self.rng: random.Random = faker.random
+        self._read_only: dict[str, Any] | None = None
 
     def message_id(self, domain: str) -> str:
         return f"<{uuid.UUID(int=self.rng.getrandbits(128), version=4)}@{domain}>"
@@ -73,40 +76,16 @@ class Gen:
     def item_id(self) -> int:
         return self.rng.randint(1, 99999)
 
-    def table_right(self, moment: datetime | None = None) -> dict[str, Any]:
-        mask = self.rng.choice(_TABLE_MASKS)
-        # A read-only mail (no Update, no Delete) says why; other partial masks carry an empty reason, as in the
-        # vendor's own sample (`{"Mask": "Delete", "Reason": ""}`).
-        read_only = not mask & (_UPDATE | _DELETE)
-        reason = self.texts.resource("SR_EMAIL_ARCHIVED_READONLY", moment) if read_only else ""
-        return {"Mask": TABLE_RIGHT.format(mask), "Reason": reason}
-
-    def field_right(self) -> dict[str, Any] | None:
-        if self.rng.random() < 0.4:
-            return None
-        mask = self.rng.choice(_FIELD_MASKS)
-        if mask & 64:
-            reason = self.texts.resource("SR_MANDATORY_FIELD_1281")
-        elif mask & 2 == 0:
-            reason = self.texts.resource("SR_FIELD_READONLY")
-        else:
-            reason = ""
-        return {"Mask": FIELD_RIGHT.format(mask), "Reason": reason}
-
-    def field_properties(self, carrier: str) -> dict[str, Any]:
-        """A FieldProperties dictionary keyed by real property names of the carrier."""
-        fields = spec.carrier_scalar_fields(carrier)
-        count = min(len(fields), self.rng.randint(1, 2))
-        chosen = sorted(self.rng.sample(range(len(fields)), count))
-        result: dict[str, Any] = {}
-        for index in chosen:
-            name, dotnet_type = fields[index]
-            if dotnet_type == "System.String":
-                length = _STRING_LENGTHS.get(name, 255)
-            else:
-                length = _FIELD_LENGTHS.get(dotnet_type, 0)
-            result[name] = {"FieldRight": self.field_right(), "FieldType": dotnet_type, "FieldLength": length}
-        return result
+    def rights(self, carrier: str, moment: datetime | None = None) -> dict[str, Any]:
+        """`TableRight` and `FieldProperties` of one carrier, drawn from the carrier's pool (one draw per
+        carrier, where drawing each mask, field and reason afresh was a sixth of a SendEMails request)."""
+        entry = _rights_pool(carrier, self.texts.language)[self.rng.getrandbits(RIGHTS_POOL_BITS)]
+        table_right = entry.table_right
+        if table_right is None:  # read-only: the reason names the request's own date
+            if self._read_only is None:
+                self._read_only = {"Mask": entry.read_only_mask, "Reason": self.texts.resource(_READ_ONLY, moment)}
+            table_right = self._read_only
+        return {"TableRight": table_right, "FieldProperties": entry.field_properties}
 
     def catch_phrase(self) -> str:
         return str(self.faker.catch_phrase())
@@ -114,3 +93,62 @@ class Gen:
     def fraction_ticks(self) -> tuple[int, int]:
         """Microseconds and the seventh fractional digit, for a realistic-looking `now`."""
         return self.rng.randrange(1_000_000), self.rng.randrange(10)
+
+
+RIGHTS_POOL_BITS = 6  # 64 combinations of rights per carrier and language
+_READ_ONLY = "SR_EMAIL_ARCHIVED_READONLY"
+
+
+@dataclass(frozen=True)
+class _Rights:
+    """One pooled combination. Its dicts are shared between answers: nothing may change them."""
+
+    table_right: dict[str, Any] | None  # None: read-only, with a reason that names the date
+    read_only_mask: str
+    field_properties: dict[str, Any]
+
+
+@functools.cache
+def _rights_pool(carrier: str, language: str | None) -> tuple[_Rights, ...]:
+    """The combinations of rights a carrier is answered with, in a language; the same in every process."""
+    rng = random.Random(stable_int("rights", carrier, language))
+    texts = Texts(language, DEFAULT_LOCALE, None)  # field reasons name no date, so no culture is needed
+    pool = []
+    for _ in range(2**RIGHTS_POOL_BITS):
+        mask = rng.choice(_TABLE_MASKS)
+        # A read-only mail (no Update, no Delete) says why; other partial masks carry an empty reason, as in the
+        # vendor's own sample (`{"Mask": "Delete", "Reason": ""}`).
+        read_only = not mask & (_UPDATE | _DELETE)
+        text = TABLE_RIGHT.format(mask)
+        pool.append(
+            _Rights(None if read_only else {"Mask": text, "Reason": ""}, text, _field_properties(rng, carrier, texts))
+        )
+    return tuple(pool)
+
+
+def _field_right(rng: random.Random, texts: Texts) -> dict[str, Any] | None:
+    if rng.random() < 0.4:
+        return None
+    mask = rng.choice(_FIELD_MASKS)
+    if mask & 64:
+        reason = texts.resource("SR_MANDATORY_FIELD_1281")
+    elif mask & 2 == 0:
+        reason = texts.resource("SR_FIELD_READONLY")
+    else:
+        reason = ""
+    return {"Mask": FIELD_RIGHT.format(mask), "Reason": reason}
+
+
+def _field_properties(rng: random.Random, carrier: str, texts: Texts) -> dict[str, Any]:
+    """A FieldProperties dictionary keyed by real property names of the carrier."""
+    fields = spec.carrier_scalar_fields(carrier)
+    count = min(len(fields), rng.randint(1, 2))
+    result: dict[str, Any] = {}
+    for index in sorted(rng.sample(range(len(fields)), count)):
+        name, dotnet_type = fields[index]
+        if dotnet_type == "System.String":
+            length = _STRING_LENGTHS.get(name, 255)
+        else:
+            length = _FIELD_LENGTHS.get(dotnet_type, 0)
+        result[name] = {"FieldRight": _field_right(rng, texts), "FieldType": dotnet_type, "FieldLength": length}
+    return result

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
+from datetime import datetime
 
-from mockserver import spec
+from mockserver import locales, spec
 from mockserver.dotnet import FIELD_RIGHT, TABLE_RIGHT
 from mockserver.fakes import FakerPool, Gen, stable_int
 
@@ -33,24 +37,40 @@ def test_message_id_has_the_angle_bracket_form() -> None:
     assert re.fullmatch(r"<[0-9a-f-]{36}@fjordtech\.no>", gen(1).message_id("fjordtech.no"))
 
 
-def test_rights_masks_are_real_enum_values() -> None:
+def test_rights_masks_are_real_enum_values_and_name_real_properties() -> None:
     g = gen(3)
-    for _ in range(50):
-        mask = g.table_right()["Mask"]
-        assert TABLE_RIGHT.parse(mask) > 0
-        field = g.field_right()
-        if field is not None:
-            assert FIELD_RIGHT.parse(field["Mask"]) > 0
-
-
-def test_field_properties_name_real_properties_with_dotnet_types() -> None:
-    g = gen(4)
     names = set(spec.schema("EMailEntity")["properties"])
-    for _ in range(30):
-        for name, prop in g.field_properties("EMailEntity").items():
+    seen = set()
+    for _ in range(200):
+        rights = g.rights("EMailEntity")
+        assert TABLE_RIGHT.parse(rights["TableRight"]["Mask"]) > 0
+        seen.add(rights["TableRight"]["Mask"])
+        for name, prop in rights["FieldProperties"].items():
             assert name in names
             assert prop["FieldType"] in {"System.String", "System.Int32", "System.Boolean", "System.DateTime"}
             assert isinstance(prop["FieldLength"], int)
+            if prop["FieldRight"] is not None:
+                assert FIELD_RIGHT.parse(prop["FieldRight"]["Mask"]) > 0
+    assert len(seen) >= 4  # full rights dominate, but the others show up
+
+
+def test_a_read_only_mail_says_why_with_the_requests_date() -> None:
+    texts = locales.choose("nb", None, None)
+    g = Gen(FakerPool().seeded(5), 5, texts)
+    moment = datetime(2025, 5, 13, 10, 24)
+    reasons = {
+        r["TableRight"]["Reason"]
+        for r in (g.rights("EMailEntity", moment) for _ in range(300))
+        if not TABLE_RIGHT.parse(r["TableRight"]["Mask"]) & 10  # neither Update nor Delete
+    }
+    assert reasons and all(reason.startswith("Arkivert 13.05.2025") for reason in reasons), reasons
+
+
+def test_the_same_seed_draws_the_same_rights_in_a_fresh_process_too() -> None:
+    """The pools are built from fixed seeds, not from the process: workers and restarts answer alike."""
+    code = "from tests.test_fakes import gen; import json; print(json.dumps([gen(8).rights('EMailAddress')] * 3))"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert json.loads(other) == [gen(8).rights("EMailAddress")] * 3
 
 
 def test_stable_int_is_stable_and_bounded() -> None:
