@@ -7,18 +7,19 @@ import logging
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
 
 import connexion
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import ProblemException
-from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mockserver import auth, bodies, handlers, ingest, problems, spec
+from mockserver import auth, bodies, handlers, ingest, lean, problems, spec
 from mockserver.delivery import SINK
 from mockserver.gws_session import GwsSessionMiddleware
 from mockserver.runtime import Runtime
@@ -83,6 +84,16 @@ class RuntimeMiddleware:
         await self.app(scope, receive, send)
 
 
+CHECKPOINT_SECONDS = 1.0
+
+
+async def _checkpoints(runtime: Runtime) -> None:
+    """The outbox's WAL copied back into its database every second, in a thread, off the request path."""
+    while True:
+        await asyncio.sleep(CHECKPOINT_SECONDS)
+        await asyncio.to_thread(runtime.outbox.checkpoint)
+
+
 def lifespan_for(runtime: Runtime) -> object:
     """Start the embedded sink and the CometD sweeper with the app; let background deliveries finish before
     it stops."""
@@ -95,11 +106,14 @@ def lifespan_for(runtime: Runtime) -> object:
             sink = Sink(runtime.settings.sink_host, runtime.settings.sink_port, runtime.outbox)
             if not sink.start():
                 sink = None
-        sweeper = asyncio.get_running_loop().create_task(runtime.bayeux.run_sweeper())
+        loop = asyncio.get_running_loop()
+        sweeper = loop.create_task(runtime.bayeux.run_sweeper())
+        checkpoints = loop.create_task(_checkpoints(runtime))
         try:
             yield
         finally:
             sweeper.cancel()
+            checkpoints.cancel()
             await ingest.settle(runtime)
             if sink is not None:
                 sink.stop()
@@ -112,11 +126,31 @@ def create_app(settings: Settings | None = None) -> connexion.AsyncApp:
     runtime = Runtime(settings if settings is not None else Settings.from_env())
     # Each request to a multi-media-type operation would log which type Connexion "uses"; it is noise.
     logging.getLogger("connexion.operations.openapi3").setLevel(logging.ERROR)
-    app = connexion.AsyncApp(
+    before_exceptions: list[Any] = [partial(RuntimeMiddleware, runtime=runtime)]
+    if runtime.settings.cors_origins:
+        # Before the exception layer, so that preflights are answered before routing and error responses carry
+        # the headers too.
+        before_exceptions.append(
+            partial(
+                CORSMiddleware,
+                allow_origins=list(runtime.settings.cors_origins),
+                allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+                allow_headers=CORS_REQUEST_HEADERS,
+                expose_headers=CORS_EXPOSED_HEADERS,
+                allow_credentials=True,
+                max_age=600,
+            )
+        )
+    app = lean.LeanAsyncApp(
         "mockserver",
         specification_dir=spec.spec_dir(),
-        security_map=auth.SECURITY_MAP,
+        security_map=lean.security_map(auth.SECURITY_MAP),
         lifespan=lifespan_for(runtime),
+        middlewares=lean.middlewares(
+            before_exceptions=before_exceptions,
+            # Inside the exception layer, so that a CSRF refusal is rendered in the GWS error shape.
+            before_swagger=[partial(GwsSessionMiddleware, sessions=runtime.sessions, settings=runtime.settings)],
+        ),
     )
     app.add_api(
         spec.EMAIL_API,
@@ -138,26 +172,5 @@ def create_app(settings: Settings | None = None) -> connexion.AsyncApp:
     )
     for error in (ProblemException, HTTPException, Exception):
         app.add_error_handler(error, problems.error_response)
-    app.add_middleware(RuntimeMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, runtime=runtime)
-    # Inside the exception middleware, so that a CSRF refusal is rendered in the GWS error shape.
-    app.add_middleware(
-        GwsSessionMiddleware,
-        position=MiddlewarePosition.BEFORE_SWAGGER,
-        sessions=runtime.sessions,
-        settings=runtime.settings,
-    )
-    if runtime.settings.cors_origins:
-        # Outermost, so that preflights are answered before routing and error responses carry the headers too.
-        origins = list(runtime.settings.cors_origins)
-        app.add_middleware(
-            CORSMiddleware,
-            position=MiddlewarePosition.BEFORE_EXCEPTION,
-            allow_origins=origins,
-            allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
-            allow_headers=CORS_REQUEST_HEADERS,
-            expose_headers=CORS_EXPOSED_HEADERS,
-            allow_credentials=True,
-            max_age=600,
-        )
     _RUNTIMES[app] = runtime
     return app

@@ -112,6 +112,12 @@ def serve(settings: Settings) -> int:
     return 0
 
 
+# The stdlib event loop rather than uvloop (uvicorn's "auto"): with every worker busy, uvloop left some keep-alive
+# connections unserved for seconds (SendEMails x7 at 32 connections: p99 1.2-1.5 s at p50 ~100 ms; the asyncio
+# loop: p99 180-250 ms at the same throughput, within the noise of the machine). See bench/RESULTS.md.
+EVENT_LOOP = "asyncio"
+
+
 def _run_uvicorn(settings: Settings) -> None:
     import uvicorn
 
@@ -124,6 +130,7 @@ def _run_uvicorn(settings: Settings) -> None:
             host=settings.host,
             port=settings.port,
             workers=settings.workers,
+            loop=EVENT_LOOP,
             log_level=settings.log_level,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
@@ -134,6 +141,7 @@ def _run_uvicorn(settings: Settings) -> None:
             create_app(settings),
             host=settings.host,
             port=settings.port,
+            loop=EVENT_LOOP,
             log_level=settings.log_level,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )

@@ -1,0 +1,238 @@
+"""Per-request work Connexion repeats that this app does once.
+
+Connexion still routes every request from the contract, checks its security and validates it with the
+mock's validators; these subclasses, plugged in through Connexion's own extension points (the middleware
+list and a middleware's `api_cls`), keep what does not change between requests instead of rebuilding it:
+
+* `RequestValidationMiddleware` built a URI parser, a parameter validator and a body validator for every
+  request, looking the media type up three times (each lookup sorts the operation's media types and
+  fnmatches them);
+* the async app re-created its handler's decorator chain on every call (`AsyncOperation.fn` is a property),
+  inspecting the handler's signature three times per request;
+* `SwaggerUIMiddleware` sent every request through a router of its own routes before handing it on;
+* the security handlers inspected each credential function's signature on every request.
+
+A request that fails validation fails exactly as before; `tests/test_lean.py` holds the two stacks to the
+same answers.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import connexion
+from connexion import context, utils
+from connexion.apps.asynchronous import AsyncApi, AsyncOperation
+from connexion.datastructures import MediaTypeDict
+from connexion.decorators import StarletteDecorator
+from connexion.exceptions import UnsupportedMediaTypeProblem
+from connexion.middleware.context import ContextAPI, ContextMiddleware, ContextOperation
+from connexion.middleware.exceptions import ExceptionMiddleware
+from connexion.middleware.main import ConnexionMiddleware
+from connexion.middleware.request_validation import (
+    RequestValidationAPI,
+    RequestValidationMiddleware,
+    RequestValidationOperation,
+)
+from connexion.middleware.swagger_ui import SwaggerUIMiddleware
+from connexion.operations import AbstractOperation
+from connexion.security import SECURITY_HANDLERS, AbstractSecurityHandler
+from starlette.types import Receive, Scope, Send
+
+_NO_VALIDATOR = object()
+
+
+class LeanRequestValidationOperation(RequestValidationOperation):
+    """Connexion's request validation for one operation, with what depends only on the contract kept."""
+
+    @functools.cached_property
+    def _parameter_validator(self) -> Any:
+        operation = self._operation
+        uri_parser = operation._uri_parser_class(operation.parameters, operation.body_definition())
+        return self._validator_map["parameter"](
+            operation.parameters,
+            uri_parser=uri_parser,
+            strict_validation=self.strict_validation,
+            security_query_params=self.security_query_params,
+        )
+
+    @functools.cached_property
+    def _body_validators(self) -> dict[tuple[str, str], Any]:
+        return {}
+
+    @functools.cached_property
+    def _accepted_media_types(self) -> dict[str, bool]:
+        return {}
+
+    def validate_mime_type(self, mime_type: str) -> None:
+        accepted = self._accepted_media_types.get(mime_type)
+        if accepted is None:
+            consumes = self._operation.consumes
+            accepted = not consumes or mime_type.lower() in MediaTypeDict([(c.lower(), None) for c in consumes])
+            self._accepted_media_types[mime_type] = accepted
+        if not accepted:
+            raise UnsupportedMediaTypeProblem(
+                detail=f"Invalid Content-type ({mime_type}), expected {self._operation.consumes}"
+            )
+
+    def _body_validator(self, mime_type: str, encoding: str) -> Any:
+        key = (mime_type, encoding)
+        found = self._body_validators.get(key)
+        if found is None:
+            found = _NO_VALIDATOR
+            operation = self._operation
+            schema = operation.body_schema(mime_type)
+            validator_cls = self._validator_map["body"].get(mime_type) if schema else None
+            if validator_cls is not None:
+                found = validator_cls(
+                    schema=schema,
+                    required=operation.request_body.get("required", False),
+                    nullable=utils.is_nullable(operation.body_definition(mime_type)),
+                    encoding=encoding,
+                    strict_validation=self.strict_validation,
+                    uri_parser=operation.uri_parser_class(operation.parameters, operation.body_definition()),
+                )
+            self._body_validators[key] = found
+        return found
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._parameter_validator.validate(scope)
+        mime_type, encoding = self.extract_content_type(scope["headers"])
+        self.validate_mime_type(mime_type)
+        validator = self._body_validator(mime_type, encoding)
+        if validator is not _NO_VALIDATOR:
+            receive, scope = await validator.wrap_receive(receive, scope=scope)
+        await self.next_app(scope, receive, send)
+
+
+class LeanRequestValidationAPI(RequestValidationAPI):
+    def make_operation(self, operation: AbstractOperation) -> RequestValidationOperation:
+        return LeanRequestValidationOperation(
+            self.next_app,
+            operation=operation,
+            strict_validation=self.strict_validation,
+            validator_map=self.validator_map,
+        )
+
+
+class LeanRequestValidationMiddleware(RequestValidationMiddleware):
+    api_cls = LeanRequestValidationAPI
+
+
+class LeanSwaggerUIMiddleware(SwaggerUIMiddleware):
+    """Swagger UI and the served contract, without routing every API request through their routes first."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._prefixes: list[str] = []
+
+    def add_api(self, specification: Any, base_path: str | None = None, **kwargs: Any) -> None:
+        super().add_api(specification, base_path=base_path, **kwargs)
+        options = kwargs.get("swagger_ui_options")
+        ui_path = getattr(options, "swagger_ui_path", "/ui") if options is not None else "/ui"
+        # The API's own base path (from its `servers` when none is given) is where it was just mounted.
+        base = str(getattr(self.router.routes[-1], "path", base_path or "")).rstrip("/")
+        # The documents (`openapi.json`, `openapi.yaml`, `swagger.json`) and the UI live right under the base.
+        self._prefixes += [f"{base}/openapi", f"{base}/swagger", f"{base}{ui_path}"]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope["path"].startswith(tuple(self._prefixes)):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+class LeanContextAPI(ContextAPI):
+    def make_operation(self, operation: AbstractOperation) -> ContextOperation:
+        # The operation the handler's decorators consult (`connexion.context.operation`) looks its body up by
+        # media type several times per request; the answer depends only on the contract.
+        memo = functools.lru_cache(maxsize=None)(operation.body_definition)
+        operation.body_definition = memo
+        return super().make_operation(operation)
+
+
+class LeanContextMiddleware(ContextMiddleware):
+    api_cls = LeanContextAPI
+
+
+class LeanStarletteDecorator(StarletteDecorator):
+    """Connexion's Starlette decorator, which decorated the handler anew and built a URI parser on every call;
+    here both happen at the first call (they depend on the operation, which the context names then)."""
+
+    def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        decorated: Callable[..., Any] | None = None
+        uri_parser: Any = None
+
+        @functools.wraps(function)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            nonlocal decorated, uri_parser
+            if decorated is None:
+                uri_parser = self.uri_parser
+                decorated = self.decorate(function)
+            request = self.framework.get_request(uri_parser=uri_parser, scope=context.scope, receive=context.receive)
+            return await decorated(request)
+
+        return wrapper
+
+
+class LeanAsyncOperation(AsyncOperation):
+    """The handler with Connexion's parameter and response decorators, built once rather than per call."""
+
+    @functools.cached_property
+    def fn(self) -> Callable[..., Any]:
+        return LeanStarletteDecorator(pythonic_params=self.pythonic_params, jsonifier=self.jsonifier)(self._fn)
+
+
+class LeanAsyncApi(AsyncApi):
+    def make_operation(self, operation: AbstractOperation) -> AsyncOperation:
+        return LeanAsyncOperation.from_operation(
+            operation, pythonic_params=self.pythonic_params, jsonifier=self.jsonifier
+        )
+
+
+class LeanAsyncApp(connexion.AsyncApp):
+    """Connexion's async app whose operations keep their decorated handlers."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The inner app makes each API's operations through `api_cls`; AsyncApp builds it itself.
+        self._middleware_app.api_cls = LeanAsyncApi
+
+
+_LEAN = {
+    SwaggerUIMiddleware: LeanSwaggerUIMiddleware,
+    RequestValidationMiddleware: LeanRequestValidationMiddleware,
+    ContextMiddleware: LeanContextMiddleware,
+}
+
+
+def middlewares(before_exceptions: Sequence[Any] = (), before_swagger: Sequence[Any] = ()) -> list[Any]:
+    """Connexion's default middleware stack with the lean ones in their places, and the app's own where
+    `MiddlewarePosition.BEFORE_EXCEPTION` and `BEFORE_SWAGGER` would put them (Connexion finds those places by
+    class, which a subclass does not match)."""
+    stack: list[Any] = []
+    for middleware in ConnexionMiddleware.default_middlewares:
+        if middleware is ExceptionMiddleware:
+            stack += before_exceptions
+        elif middleware is SwaggerUIMiddleware:
+            stack += before_swagger
+        stack.append(_LEAN.get(middleware, middleware))
+    return stack
+
+
+class _SignatureOnce:
+    """A security handler that asks a credential function's signature once, not on every request."""
+
+    @staticmethod
+    @functools.cache
+    def _accepts_kwarg(func: Callable[..., Any], keyword: str) -> bool:
+        accepts: bool = AbstractSecurityHandler._accepts_kwarg(func, keyword)
+        return accepts
+
+
+def security_map(own: dict[str, type[AbstractSecurityHandler]]) -> dict[str, type[AbstractSecurityHandler]]:
+    """Connexion's security handlers and the app's own, each asking its functions' signatures once."""
+    handlers = {**SECURITY_HANDLERS, **own}
+    return {name: type(f"Lean{cls.__name__}", (_SignatureOnce, cls), {}) for name, cls in handlers.items()}

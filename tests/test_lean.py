@@ -1,0 +1,107 @@
+"""The lean request path answers every request exactly as Connexion's own middleware stack does."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from typing import Any
+
+import connexion
+import pytest
+from connexion.middleware.exceptions import ExceptionMiddleware
+from connexion.middleware.main import ConnexionMiddleware
+from connexion.middleware.swagger_ui import SwaggerUIMiddleware
+from starlette.testclient import TestClient
+
+from mockserver import create_app, lean
+from tests.conftest import AUTH, GWS_SEND, RELAY, SAVE, SEND, mock_settings
+
+PDF = base64.b64encode(b"%PDF-1.4 rapport").decode()
+MAIL = {
+    "From": {"Address": "anna.berg@nordlys.no", "Name": "Anna Berg"},
+    "To": [{"Address": "kari.nilsen@fjordtech.no"}],
+    "Subject": "Møte på fredag",
+    "PlainBody": "Hei",
+    "Attachments": [{"Filename": "rapport.pdf", "Type": "application/pdf", "Stream": PDF}],
+}
+JSON = {**AUTH, "Content-Type": "application/json"}
+
+# (method, path, headers, body): valid requests, and every way a request can fail before a handler runs.
+REQUESTS: list[tuple[str, str, dict[str, str], Any]] = [
+    ("POST", SEND, JSON, {"Emails": [MAIL, MAIL]}),
+    ("POST", SEND + "?$select=Subject,To/Address", JSON, {"Emails": [MAIL]}),
+    ("POST", SEND, {**JSON, "Accept": "application/xml"}, {"Emails": [MAIL]}),
+    ("POST", SEND, {**AUTH, "Content-Type": "application/x-www-form-urlencoded"}, "Emails[0][Subject]=Hei"),
+    ("POST", SEND, {**AUTH, "Content-Type": "text/json; charset=utf-8"}, {"Emails": []}),
+    ("POST", SEND, JSON, {"Emails": [{"To": "not-a-list"}]}),
+    ("POST", SEND, JSON, {"Emails": [{**MAIL, "Attachments": [{"Stream": "not base64!"}]}]}),
+    ("POST", SEND, JSON, "{not json"),
+    ("POST", SEND, {**AUTH, "Content-Type": "image/png"}, "x"),
+    ("POST", SEND, {"Content-Type": "application/json"}, {"Emails": []}),
+    ("POST", SEND, {**JSON, "Authorization": "Basic bm9jb2xvbg=="}, {"Emails": []}),
+    ("POST", SEND, {**JSON, "SO-TimeZone": "Nowhere/Else"}, {"Emails": []}),
+    ("POST", SEND, {**JSON, "Accept": "image/png"}, {"Emails": []}),
+    ("GET", SEND, AUTH, None),
+    ("POST", SAVE, JSON, {"Email": {**MAIL, "IsSent": False}}),
+    ("POST", RELAY, JSON, {"Rfc822": "Subject: Hei\r\n\r\nbody", "Recipients": ["kari@fjordtech.no"]}),
+    ("POST", RELAY, JSON, {"Rfc822": "", "Recipients": ["kari@fjordtech.no"]}),
+    ("POST", GWS_SEND, JSON, {"operationName": "Send", "email": {"to": [], "from": "a@b.no"}}),
+    ("POST", "/api/v1/Agents/EMail/Nothing", JSON, {}),
+    ("GET", "/_mock/outbox?subject=nothing-like-it", {}, None),  # rows carry the time they were written
+    ("GET", "/_mock/outbox?limit=many", {}, None),
+    ("GET", "/_mock/outbox?since=yesterday", {}, None),
+    ("GET", "/openapi.json", {}, None),
+    ("GET", "/_mock/openapi.json", {}, None),
+    ("GET", "/ui/", {}, None),
+    ("GET", "/ui", {}, None),
+    ("GET", "/_mock/ui/", {}, None),
+]
+
+
+def plain_middlewares(before_exceptions: list[Any] = (), before_swagger: list[Any] = ()) -> list[Any]:  # type: ignore[assignment]
+    stack: list[Any] = []
+    for middleware in ConnexionMiddleware.default_middlewares:
+        if middleware is ExceptionMiddleware:
+            stack += before_exceptions
+        elif middleware is SwaggerUIMiddleware:
+            stack += before_swagger
+        stack.append(middleware)
+    return stack
+
+
+@pytest.fixture
+def clients(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[TestClient, TestClient]]:
+    """The app as served, and the same app on Connexion's own classes (its middlewares, operations, security)."""
+    settings = mock_settings(seed=4, gws_csrf=False)
+    served = create_app(settings)
+    with monkeypatch.context() as patched:
+        patched.setattr(lean, "LeanAsyncApp", connexion.AsyncApp)
+        patched.setattr(lean, "middlewares", plain_middlewares)
+        patched.setattr(lean, "security_map", lambda own: own)
+        plain = create_app(settings)
+    assert type(served) is lean.LeanAsyncApp and type(plain) is connexion.AsyncApp
+    with served.test_client() as fast, plain.test_client() as slow:
+        yield fast, slow
+
+
+def answer(client: TestClient, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[Any, ...]:
+    kwargs: dict[str, Any] = {"headers": headers, "follow_redirects": False}
+    if isinstance(body, str):
+        kwargs["content"] = body.encode()
+    elif body is not None:
+        kwargs["json"] = body
+    response = client.request(method, path, **kwargs)
+    kept = {k: v for k, v in response.headers.items() if k not in ("date", "content-length")}
+    return response.status_code, kept, response.content
+
+
+def test_every_kind_of_request_gets_the_same_answer_on_both_stacks(clients: tuple[TestClient, TestClient]) -> None:
+    fast, slow = clients
+    statuses = set()
+    for method, path, headers, body in REQUESTS:
+        # Twice each: what the lean stack keeps from the first request must not change the second's answer.
+        for _ in range(2):
+            got, expected = answer(fast, method, path, headers, body), answer(slow, method, path, headers, body)
+            assert got == expected, (method, path, headers)
+        statuses.add(got[0])
+    assert statuses >= {200, 204, 307, 400, 401, 404, 405, 406, 415}  # the list reaches every layer
