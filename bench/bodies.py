@@ -79,6 +79,57 @@ def mail(i: int, attachment: bytes | None = None) -> dict[str, Any]:
     return entity
 
 
+_NB_PEOPLE = [
+    ("Åse Ødegård", "ase.odegard@fjordtech.no"),
+    ("Bjørn Kårstad", "bjorn.karstad@nordlys.no"),
+    ("Kari Nilsen", "kari.nilsen@fjordtech.no"),
+    ("Ærlend Sæther", "aerlend.saether@havbruk.example"),
+    ("Øystein Lødøen", "oystein.lodoen@bergen-it.example"),
+    ("Marte Skjærvø", "marte.skjaervo@gmail.com"),
+    ("Håkon Bråthen", "hakon.brathen@nordlys.no"),
+    ("Siri Frøysa", "siri.froysa@fjordtech.no"),
+]
+_NB_SUBJECTS = [
+    "Møte på fredag – agenda for kvartalsgjennomgang",
+    "Tilbud på vedlikehold av anlegg i Ålesund",
+    "Re: Bekreftelse på bestilling nr. {i}",
+    "Påminnelse: frist for årsrapport – uke {i}",
+    "Oppfølging etter befaring på Sørlandet",
+    "Endring i leveranseplan – sjømat til Bærum",
+    "Sammendrag fra styremøtet i går",
+]
+
+
+def norwegian_mail(i: int) -> dict[str, Any]:
+    """An ordinary Norwegian CRM mail: non-ASCII names and subjects (ø, å, æ, an en dash) everywhere."""
+    to = [_NB_PEOPLE[(i + 1) % len(_NB_PEOPLE)], _NB_PEOPLE[(i + 2) % len(_NB_PEOPLE)]]
+    cc = _NB_PEOPLE[(i + 3) % len(_NB_PEOPLE)]
+    subject = _NB_SUBJECTS[i % len(_NB_SUBJECTS)].format(i=i + 1)
+    entity: dict[str, Any] = {
+        "From": {"Address": "ase.odegard@fjordtech.no", "Name": "Åse Ødegård"},
+        "To": [{"Address": address, "Name": name} for name, address in to],
+        "Cc": [{"Address": cc[1], "Name": cc[0]}],
+        "Subject": subject,
+        "PlainBody": f"Hei {to[0][0].split()[0]},\n\nSe vedlagte notat om «{subject}». Vi møtes på kontoret i "
+        f"Bærum kl. {9 + i}.00.\n\nMed vennlig hilsen\nÅse Ødegård\nFjordtech AS",
+        "HTMLBody": f"<p>Hei {to[0][0].split()[0]},</p><p>Se vedlagte notat om «{subject}». Vi møtes på kontoret i "
+        f"Bærum kl. {9 + i}.00.</p><p>Med vennlig hilsen<br>Åse Ødegård<br>Fjordtech AS</p>",
+        "Priority": _PRIORITIES[i % len(_PRIORITIES)],
+    }
+    if i == 3:
+        entity["Bcc"] = [{"Address": "arkiv@fjordtech.no", "Name": "Arkiv – Fjordtech"}]
+        entity["CustomHeaderList"] = [{"Name": "X-Kampanje", "Values": ["Vår-tilbud 2025 – Sør"]}]
+    return entity
+
+
+def send_norwegian(n: int) -> dict[str, Any]:
+    return {
+        "OutgoingConnectionInfo": None,
+        "Emails": [norwegian_mail(i) for i in range(n)],
+        "SentItemsConnectionInfo": None,
+    }
+
+
 def send_emails(n: int, attachment_bytes: int | None = None) -> dict[str, Any]:
     payload = None
     if attachment_bytes is not None:
@@ -135,6 +186,7 @@ def load_bodies(outdir: Path) -> dict[str, Body]:
     specs: list[tuple[str, str, dict[str, Any], str]] = [
         ("send1", SEND_PATH, send_emails(1), "SendEMails, 1 mail"),
         ("send7", SEND_PATH, send_emails(7), "SendEMails, 7 mails"),
+        ("send7nb", SEND_PATH, send_norwegian(7), "SendEMails, 7 Norwegian mails (non-ASCII; Bcc, custom header)"),
         ("send100", SEND_PATH, send_emails(100), "SendEMails, 100 mails"),
         ("send_att1m", SEND_PATH, send_emails(1, 1024 * 1024), "SendEMails, 1 mail with a 1 MiB attachment"),
         ("save", SAVE_PATH, save_to_mail_server(), "SaveToMailServer, 1 draft"),

@@ -18,6 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from mockserver.cli import EVENT_LOOP
+
 
 async def parse(request: Request) -> JSONResponse:
     data = json.loads(await request.body())
@@ -35,7 +37,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     # Same settings the mock passes to uvicorn.run (log level warning: no per-request access log).
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", loop=EVENT_LOOP)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
-"""The benchmark's Connexion floor: the same contract in a plain Connexion app whose handlers do nothing.
+"""Plain Connexion with its default pure-Python validators: the same contract in a Connexion app whose handlers
+do nothing.
 
 Connexion's own routing, security and (default, pure-Python) request validation, then a constant answer: no
-generated response, no MIME, no outbox. The mock is built on Connexion (its routes come from the contract), so
-this is the most a Connexion app of this contract can do per worker; `ours / connexion-floor` says how much
-the mock's own work costs on top, and `connexion-floor / prism` how far the framework alone is from Prism.
+generated response, no MIME, no outbox. This is NOT the floor of the mock: the mock validates requests with
+jsonschema-rs through its own validator map, and has its own middleware; its floor is `own_floor.py` (the mock
+itself with every handler answering a constant). `connexion-floor / prism` says how far an off-the-shelf
+Connexion app of this contract is from Prism.
 
 Usage: python bench/connexion_floor.py --port PORT
 """
@@ -21,6 +23,7 @@ from connexion.lifecycle import ConnexionResponse
 from connexion.resolver import Resolver
 
 from mockserver import spec
+from mockserver.cli import EVENT_LOOP
 
 ANSWER = b"[]"
 
@@ -62,7 +65,7 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    uvicorn.run(create(), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(create(), host=args.host, port=args.port, log_level="warning", loop=EVENT_LOOP)
 
 
 if __name__ == "__main__":

@@ -5,11 +5,15 @@
 --   BENCH_HEADERS       extra headers, "Name: value" joined by ";;"
 --   BENCH_MAX_REQUESTS  per-thread cap on responses; the run ends early when every thread reaches it
 --   BENCH_COUNT_CLOSE   "1": count responses that announce "Connection: close" (proves new-connection runs)
+--   BENCH_CAP_FILE      when set, a thread that reaches the cap creates BENCH_CAP_FILE.<thread number>: wrk itself
+--                       sleeps the whole -d even when every thread has stopped, so run.py watches for these files
+--                       and ends wrk early with SIGINT (wrk then reports as usual)
 
 local body_file = os.getenv("BENCH_BODY")
 local header_spec = os.getenv("BENCH_HEADERS") or ""
 local max_requests = tonumber(os.getenv("BENCH_MAX_REQUESTS") or "500000")
 local count_close = os.getenv("BENCH_COUNT_CLOSE") == "1"
+local cap_file = os.getenv("BENCH_CAP_FILE") or ""
 
 wrk.method = "POST"
 if body_file and body_file ~= "" then
@@ -38,6 +42,7 @@ local threads = {}
 
 function setup(thread)
   table.insert(threads, thread)
+  thread:set("id", #threads)
 end
 
 function init(args)
@@ -57,6 +62,10 @@ function response(status, headers, body)
     end
   end
   if n >= max_requests then
+    if stopped == 0 and cap_file ~= "" then
+      local f = io.open(cap_file .. "." .. tostring(id), "w")
+      if f then f:close() end
+    end
     stopped = now()
     wrk.thread:stop()
   end
