@@ -94,11 +94,10 @@ def serve(settings: Settings) -> int:
     print(f"  contract {base}/openapi.json · Swagger UI {base}/ui/ · inbox {base}/_mock/inbox", flush=True)
     sink = None
     if settings.delivery == "sink":
-        # Started here, before any worker: every worker delivers to this one sink.
-        from mockserver.outbox import Outbox
-        from mockserver.sink import Sink
+        # Started here, before any worker, in a process of its own: every worker delivers to this one sink.
+        from mockserver.sink import SinkProcess
 
-        sink = Sink(settings.sink_host, settings.sink_port, Outbox(settings.outbox))
+        sink = SinkProcess(settings.sink_host, settings.sink_port, settings.outbox)
         if sink.start():
             print(f"  SMTP sink smtp://{settings.sink_host}:{settings.sink_port}", flush=True)
         else:

@@ -278,37 +278,98 @@ async def send_smtp(
     endpoint: Endpoint, sender: str | None, recipients: Sequence[str], data: bytes, settings: Settings
 ) -> str:
     """One SMTP transaction; returns a note on recipients the server refused, raises DeliveryFailed otherwise."""
-    sender_address = sender if sender and _ADDRESS.match(sender.strip()) else ""
-    smtp = aiosmtplib.SMTP(
-        hostname=endpoint.host,
-        port=endpoint.port,
-        use_tls=endpoint.tls == "implicit",
-        start_tls=endpoint.tls == "starttls",
-        timeout=settings.smtp_timeout,
-        tls_context=_tls_context(settings) if endpoint.tls != "none" else None,
-    )
-    utf8 = not (data.isascii() and all(r.isascii() for r in recipients) and sender_address.isascii())
+    connection = SmtpConnection(endpoint, settings)
     try:
-        await smtp.connect()
-        if endpoint.username:
-            await smtp.login(endpoint.username, endpoint.password or "")
-        refused, _ = await smtp.sendmail(
-            sender_address, list(recipients), data, mail_options=["SMTPUTF8"] if utf8 else None
-        )
-        await smtp.quit()
-    except aiosmtplib.SMTPRecipientsRefused as exc:
-        raise DeliveryFailed(f"{endpoint.url} refused every recipient: {_codes(exc.recipients)}") from None
-    except aiosmtplib.SMTPResponseException as exc:
-        raise DeliveryFailed(f"{endpoint.url} answered {exc.code} {exc.message}") from None
-    except aiosmtplib.SMTPTimeoutError:
-        raise DeliveryFailed(f"{endpoint.url} did not answer within {settings.smtp_timeout:g} s") from None
-    except (aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
-        raise DeliveryFailed(f"{endpoint.url}: {type(exc).__name__}: {exc}") from None
+        return await connection.send(sender, recipients, data)
     finally:
-        smtp.close()
-    if refused:
-        return "refused by the server: " + ", ".join(f"{r} ({c.code})" for r, c in refused.items())
-    return ""
+        await connection.close()
+
+
+class SmtpConnection:
+    """An SMTP client connection to one endpoint, kept open between transactions (RFC 5321 §4.1.4: a client
+    may send several mails in one session), opened again when the server has hung up."""
+
+    def __init__(self, endpoint: Endpoint, settings: Settings) -> None:
+        self.endpoint = endpoint
+        self.settings = settings
+        self._smtp: aiosmtplib.SMTP | None = None
+
+    async def _connected(self) -> aiosmtplib.SMTP:
+        if self._smtp is not None and self._smtp.is_connected:
+            return self._smtp
+        endpoint, settings = self.endpoint, self.settings
+        smtp = aiosmtplib.SMTP(
+            hostname=endpoint.host,
+            port=endpoint.port,
+            use_tls=endpoint.tls == "implicit",
+            start_tls=endpoint.tls == "starttls",
+            timeout=settings.smtp_timeout,
+            tls_context=_tls_context(settings) if endpoint.tls != "none" else None,
+        )
+        try:
+            await smtp.connect()
+            if endpoint.username:
+                await smtp.login(endpoint.username, endpoint.password or "")
+        except BaseException:
+            smtp.close()
+            raise
+        self._smtp = smtp
+        return smtp
+
+    async def send(self, sender: str | None, recipients: Sequence[str], data: bytes) -> str:
+        """One transaction; returns a note on recipients the server refused, raises DeliveryFailed otherwise."""
+        endpoint, settings = self.endpoint, self.settings
+        sender_address = sender if sender and _ADDRESS.match(sender.strip()) else ""
+        utf8 = not (data.isascii() and all(r.isascii() for r in recipients) and sender_address.isascii())
+        try:
+            # A session the server has closed meanwhile (an idle timeout) is noticed here and opened anew. A hang-up
+            # during the transaction is a failure: sending again could deliver the mail twice.
+            smtp = await self._connected()
+            refused, _ = await smtp.sendmail(
+                sender_address, list(recipients), data, mail_options=["SMTPUTF8"] if utf8 else None
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            await self._reset()
+            raise DeliveryFailed(f"{endpoint.url} refused every recipient: {_codes(exc.recipients)}") from None
+        except aiosmtplib.SMTPResponseException as exc:
+            await self._reset()
+            raise DeliveryFailed(f"{endpoint.url} answered {exc.code} {exc.message}") from None
+        except aiosmtplib.SMTPTimeoutError:
+            self._drop()
+            raise DeliveryFailed(f"{endpoint.url} did not answer within {settings.smtp_timeout:g} s") from None
+        except (aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
+            self._drop()
+            raise DeliveryFailed(f"{endpoint.url}: {type(exc).__name__}: {exc}") from None
+        if refused:
+            return "refused by the server: " + ", ".join(f"{r} ({c.code})" for r, c in refused.items())
+        return ""
+
+    async def _reset(self) -> None:
+        """After a refused transaction the session goes on with RSET; a session that cannot is dropped."""
+        if self._smtp is None:
+            return
+        try:
+            await self._smtp.rset()
+        except (aiosmtplib.SMTPException, OSError, ssl.SSLError):
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._smtp is not None:
+            self._smtp.close()
+            self._smtp = None
+
+    async def close(self) -> None:
+        """QUIT, politely; the connection is closed whatever the server says."""
+        if self._smtp is None:
+            return
+        smtp, self._smtp = self._smtp, None
+        try:
+            if smtp.is_connected:
+                await smtp.quit()
+        except (aiosmtplib.SMTPException, OSError, ssl.SSLError):
+            pass
+        finally:
+            smtp.close()
 
 
 def _codes(recipients: Sequence[Any]) -> str:

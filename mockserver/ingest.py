@@ -123,7 +123,8 @@ async def accept_all(
     """Record a request's mails in one outbox transaction, then deliver them one by one as planned.
 
     Raises DeliveryFailed (after recording the failure) when delivery is refused or fails, unless it runs in
-    the background: then each outcome reaches the listeners (e.g. the GWS notification) instead. A mail that
+    the background: then the outcome of each mail that carries a Notice reaches the listeners (the GWS
+    notification) instead, once it is on the row. A mail that
     was recorded but not attempted because an earlier one of the same request failed is marked failed too.
     """
     status = NOT_SENT if plan.empty and not plan.refused else QUEUED
@@ -157,17 +158,21 @@ async def accept_all(
         if not background:
             raise delivery.DeliveryFailed(plan.refused, refused=True)
         for (submission, _), outcome in zip(pairs, outcomes, strict=True):
-            runtime.spawn(_notify(runtime, submission, outcome))
+            if submission.notice is not None:
+                runtime.spawn(_notify(runtime, submission, outcome))
         return outcomes
     if plan.empty:
         outcomes = [Outcome(row_id, NOT_SENT) for row_id in row_ids]
         if background:
             for (submission, _), outcome in zip(pairs, outcomes, strict=True):
-                runtime.spawn(_notify(runtime, submission, outcome))
+                if submission.notice is not None:
+                    runtime.spawn(_notify(runtime, submission, outcome))
         return outcomes
     if background:
+        assert plan.smtp is not None  # an empty or refused plan was dealt with above; background is SMTP
+        courier = runtime.courier(plan.smtp)
         for submission, row_id in pairs:
-            runtime.spawn(_deliver_and_notify(runtime, submission, plan, row_id))
+            await courier.put(submission, plan, row_id)
         return [Outcome(row_id, QUEUED) for row_id in row_ids]
     outcomes = []
     for index, (submission, row_id) in enumerate(pairs):
@@ -183,8 +188,21 @@ async def accept_all(
     return outcomes
 
 
-async def _deliver(runtime: Runtime, submission: Submission, plan: delivery.Plan, row_id: int) -> Outcome:
+RecordOutcome = Callable[..., None]  # (row_id, **columns): writes what happened on the outbox row
+
+
+async def _deliver(
+    runtime: Runtime,
+    submission: Submission,
+    plan: delivery.Plan,
+    row_id: int,
+    connection: delivery.SmtpConnection | None = None,
+    record: RecordOutcome | None = None,
+) -> Outcome:
+    """Deliver one recorded mail as planned and record the outcome (by default at once, on its row); over
+    `connection` when a session is kept open."""
     settings = runtime.settings
+    record = record or runtime.outbox.update
     notes: list[str] = []
     uid = None
     folder = plan.imap_folder
@@ -194,9 +212,11 @@ async def _deliver(runtime: Runtime, submission: Submission, plan: delivery.Plan
             if bad:
                 notes.append("not deliverable (invalid address): " + ", ".join(bad))
             if good:
-                refused = await delivery.send_smtp(
-                    plan.smtp, submission.envelope_from, good, submission.transmitted_bytes(), settings
-                )
+                data = submission.transmitted_bytes()
+                if connection is not None:
+                    refused = await connection.send(submission.envelope_from, good, data)
+                else:
+                    refused = await delivery.send_smtp(plan.smtp, submission.envelope_from, good, data, settings)
                 if refused:
                     notes.append(refused)
             else:
@@ -211,7 +231,7 @@ async def _deliver(runtime: Runtime, submission: Submission, plan: delivery.Plan
             )
     except delivery.DeliveryFailed as exc:
         logger.warning("delivery of outbox row %s failed: %s", row_id, exc.reason)
-        runtime.outbox.update(
+        record(
             row_id,
             status=FAILED,
             error=exc.reason,
@@ -221,7 +241,7 @@ async def _deliver(runtime: Runtime, submission: Submission, plan: delivery.Plan
         )
         raise
     status = SENT if plan.smtp is not None or uid is not None or plan.imap is not None else NOT_SENT
-    runtime.outbox.update(
+    record(
         row_id,
         status=status,
         note="; ".join(notes) or plan.note,
@@ -233,12 +253,91 @@ async def _deliver(runtime: Runtime, submission: Submission, plan: delivery.Plan
     return Outcome(row_id, status, imap_uid=uid, imap_folder=folder if plan.imap else None)
 
 
-async def _deliver_and_notify(runtime: Runtime, submission: Submission, plan: delivery.Plan, row_id: int) -> None:
-    try:
-        outcome = await _deliver(runtime, submission, plan, row_id)
-    except delivery.DeliveryFailed as exc:
-        outcome = Outcome(row_id, FAILED, error=exc.reason)
-    await _notify(runtime, submission, outcome)
+class Courier:
+    """Background deliveries to one SMTP server: a queue, and sessions kept open.
+
+    A mail server takes several mails per session; a new connection (and EHLO, and QUIT) per mail, with a task
+    per mail and no bound, made the embedded sink time out under load. Mail waits here for its turn; when
+    `BACKLOG_BYTES` of it waits, `put` waits too: a client that sends faster than the server takes mail is
+    slowed down rather than let the backlog grow without bound. Outcomes are written to the outbox in
+    batches (one transaction per `FLUSH_SECONDS`), not one commit per mail.
+    """
+
+    SESSIONS = 32
+    BACKLOG_BYTES = 64 * 1024 * 1024
+    FLUSH_SECONDS = 0.05
+
+    def __init__(self, runtime: Runtime, endpoint: delivery.Endpoint) -> None:
+        self.runtime = runtime
+        self.endpoint = endpoint
+        self.queue: asyncio.Queue[tuple[Submission, delivery.Plan, int]] = asyncio.Queue()
+        self.waiting_bytes = 0
+        self._room = asyncio.Event()
+        self._room.set()
+        self._outcomes: list[tuple[int, dict[str, Any]]] = []
+        self.workers: list[asyncio.Task[None]] = []
+
+    async def put(self, submission: Submission, plan: delivery.Plan, row_id: int) -> None:
+        if not self.workers:
+            loop = asyncio.get_running_loop()
+            self.workers = [loop.create_task(self._work()) for _ in range(self.SESSIONS)]
+            self.workers.append(loop.create_task(self._flush_every()))
+        while self.waiting_bytes >= self.BACKLOG_BYTES:
+            self._room.clear()
+            await self._room.wait()
+        self.waiting_bytes += submission.size()
+        self.queue.put_nowait((submission, plan, row_id))
+
+    def _record(self, row_id: int, **columns: Any) -> None:
+        self._outcomes.append((row_id, columns))
+
+    def flush(self) -> None:
+        """Write the outcomes gathered so far (one transaction)."""
+        outcomes, self._outcomes = self._outcomes, []
+        if outcomes:
+            self.runtime.outbox.update_each(outcomes)
+
+    async def _flush_every(self) -> None:
+        while True:
+            await asyncio.sleep(self.FLUSH_SECONDS)
+            self.flush()
+
+    async def _work(self) -> None:
+        connection = delivery.SmtpConnection(self.endpoint, self.runtime.settings)
+        try:
+            while True:
+                submission, plan, row_id = await self.queue.get()
+                try:
+                    outcome = await _deliver(self.runtime, submission, plan, row_id, connection, self._record)
+                except delivery.DeliveryFailed as exc:
+                    outcome = Outcome(row_id, FAILED, error=exc.reason)
+                except Exception as exc:  # the row must not stay queued, whatever went wrong
+                    logger.exception("delivery of outbox row %s failed", row_id)
+                    self._record(row_id, status=FAILED, error=f"{type(exc).__name__}: {exc}")
+                    outcome = Outcome(row_id, FAILED, error=str(exc))
+                finally:
+                    self.waiting_bytes -= submission.size()
+                    self._room.set()
+                    self.queue.task_done()
+                if submission.notice is not None:
+                    # Listeners may wait (a GWS notification's delay): never in the way of the next mail. They
+                    # hear of the outcome once it is on the row.
+                    self.runtime.spawn(self._notify_after_flush(submission, outcome))
+        finally:
+            await connection.close()
+
+    async def _notify_after_flush(self, submission: Submission, outcome: Outcome) -> None:
+        self.flush()
+        await _notify(self.runtime, submission, outcome)
+
+    async def settle(self) -> None:
+        """Wait until every queued mail has been delivered (or has failed) and recorded; close the sessions."""
+        await self.queue.join()
+        self.flush()
+        for worker in self.workers:
+            worker.cancel()
+        await asyncio.gather(*self.workers, return_exceptions=True)
+        self.workers = []
 
 
 async def _notify(runtime: Runtime, submission: Submission, outcome: Outcome) -> None:
@@ -250,6 +349,8 @@ async def _notify(runtime: Runtime, submission: Submission, outcome: Outcome) ->
 
 
 async def settle(runtime: Runtime) -> None:
-    """Wait for background deliveries to finish (server shutdown, tests)."""
+    """Wait for background deliveries and their notifications to finish (server shutdown, tests)."""
+    for courier in list(runtime.couriers.values()):
+        await courier.settle()
     while runtime.tasks:
         await asyncio.gather(*list(runtime.tasks), return_exceptions=True)

@@ -303,16 +303,41 @@ class Outbox:
     def update(self, row_id: int, **values: Any) -> None:
         self.update_all([row_id], **values)
 
+    def update_each(self, updates: Sequence[tuple[int, dict[str, Any]]]) -> None:
+        """Several rows, each with its own values, in one transaction."""
+        if not updates:
+            return
+        stamp = now_text()
+        with self.locked() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for row_id, values in updates:
+                    columns = ", ".join(f"{name} = ?" for name in values)
+                    conn.execute(
+                        f"UPDATE mails SET {columns}, updated_at = ? WHERE id = ?", (*values.values(), stamp, row_id)
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        self._announce()
+
     def update_all(self, row_ids: Sequence[int], **values: Any) -> None:
         if not values or not row_ids:
             return
         columns = ", ".join(f"{name} = ?" for name in values)
         stamp = now_text()
         with self.locked() as conn:
-            conn.executemany(
-                f"UPDATE mails SET {columns}, updated_at = ? WHERE id = ?",
-                [(*values.values(), stamp, row_id) for row_id in row_ids],
-            )
+            conn.execute("BEGIN IMMEDIATE")  # one commit for them all, not one per row
+            try:
+                conn.executemany(
+                    f"UPDATE mails SET {columns}, updated_at = ? WHERE id = ?",
+                    [(*values.values(), stamp, row_id) for row_id in row_ids],
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
         self._announce()
 
     def _announce(self) -> None:

@@ -11,11 +11,12 @@ from zoneinfo import ZoneInfo
 
 from mockserver import bayeux, controls, gws_notify, spec
 from mockserver.controls import ChaosRule, Latency, parse_chaos
+from mockserver.delivery import Endpoint
 from mockserver.directory import Directory
 from mockserver.dotnet import DotNetDateTime
 from mockserver.fakes import FakerPool, Gen
 from mockserver.gws_session import Sessions
-from mockserver.ingest import Listener, Submission
+from mockserver.ingest import Courier, Listener, Submission
 from mockserver.locales import NO_LANGUAGE, Texts
 from mockserver.outbox import Outbox
 from mockserver.settings import Settings
@@ -60,6 +61,14 @@ class Runtime:
         # Told about every background delivery's outcome (the GWS notifications listen here).
         self.listeners: list[Listener] = [gws_notify.listener_for(self)]
         self.tasks: set[asyncio.Task[None]] = set()
+        # Background deliveries, one courier (queue and open sessions) per SMTP server.
+        self.couriers: dict[Endpoint, Courier] = {}
+
+    def courier(self, endpoint: Endpoint) -> Courier:
+        found = self.couriers.get(endpoint)
+        if found is None:
+            found = self.couriers[endpoint] = Courier(self, endpoint)
+        return found
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run work in the background, kept referenced until done (asyncio only keeps weak references)."""

@@ -277,8 +277,9 @@ def test_background_delivery_answers_queued_and_tells_the_listeners_the_outcome(
     sub = gws_submission()
 
     async def scenario() -> Outcome:
-        outcome = await ingest.accept(runtime, sub, Plan(smtp=Endpoint("smtp", "127.0.0.1", port)), background=True)
-        assert runtime.tasks  # still running
+        endpoint = Endpoint("smtp", "127.0.0.1", port)
+        outcome = await ingest.accept(runtime, sub, Plan(smtp=endpoint), background=True)
+        assert runtime.courier(endpoint).queue.qsize() == 1  # waiting for a session to the server
         assert row(runtime, outcome.row_id)["status"] == QUEUED
         await ingest.settle(runtime)
         return outcome
