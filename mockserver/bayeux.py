@@ -379,7 +379,7 @@ def _reply(message: dict[str, Any], **fields: Any) -> dict[str, Any]:
     return reply
 
 
-def failures(body: bytes | None, error: str, **fields: Any) -> list[dict[str, Any]]:
+def failures(body: bytes | bytearray | None, error: str, **fields: Any) -> list[dict[str, Any]]:
     """A refusal of a whole request, one failed reply per message of its batch (clients match replies to
     requests by channel and id); empty when `body` is no batch of messages."""
     try:

@@ -8,7 +8,8 @@ the ASGI scope for the handler, so it is parsed exactly once.
 from __future__ import annotations
 
 import codecs
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import jsonschema_rs
@@ -86,6 +87,80 @@ def compiled(schema: Mapping[str, Any]) -> Any:
     return entry[1]
 
 
+BytePath = tuple[str | None, ...]  # property names; None: every item of an array
+
+
+@dataclass(frozen=True)
+class BodyValidator:
+    """A request body's validator: jsonschema-rs for everything but `format: byte`, which is checked here.
+
+    jsonschema-rs hands every string it checks against a Python format function to Python as a new copy: a
+    second copy of each attachment, for as long as the check takes. The byte-format strings are few and their
+    places known from the schema, so they are checked in place (`mime.base64_text`, in bounded chunks).
+    """
+
+    validator: Any
+    byte_paths: tuple[BytePath, ...]
+
+    def byte_errors(self, value: Any) -> str | None:
+        for path in self.byte_paths:
+            for where, found in _at(value, path, ()):
+                if isinstance(found, str) and mime.base64_text(found) is None:
+                    shown = found if len(found) <= 80 else found[:77] + "..."
+                    return f"{orjson.dumps(shown).decode()} is not a \"byte\" at '{json_pointer_to_path(list(where))}'"
+        return None
+
+
+def _at(value: Any, path: BytePath, where: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], Any]]:
+    if not path:
+        yield where, value
+        return
+    step, rest = path[0], path[1:]
+    if step is None:
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                yield from _at(item, rest, (*where, index))
+    elif isinstance(value, dict) and step in value:
+        yield from _at(value[step], rest, (*where, step))
+
+
+def _byte_paths(node: Any, path: BytePath = (), depth: int = 0) -> Iterator[BytePath]:
+    """Where a schema asks for `format: byte` (through `allOf`/`anyOf`/`oneOf`, properties and items; Connexion
+    hands the validators schemas with every `$ref` resolved)."""
+    if not isinstance(node, Mapping) or depth > 32:
+        return
+    if node.get("format") == "byte":
+        yield path
+    for key in ("allOf", "anyOf", "oneOf"):
+        for sub in node.get(key) or ():
+            yield from _byte_paths(sub, path, depth + 1)
+    for name, sub in (node.get("properties") or {}).items():
+        yield from _byte_paths(sub, (*path, name), depth + 1)
+    if "items" in node:
+        yield from _byte_paths(node["items"], (*path, None), depth + 1)
+
+
+def _without_byte_format(schema: Any) -> Any:
+    if isinstance(schema, list):
+        return [_without_byte_format(item) for item in schema]
+    if not isinstance(schema, Mapping):
+        return schema
+    return {k: _without_byte_format(v) for k, v in schema.items() if not (k == "format" and v == "byte")}
+
+
+_body_validators: dict[int, tuple[Any, BodyValidator]] = {}
+
+
+def body_validator(schema: Mapping[str, Any]) -> BodyValidator:
+    """The validator of a request body schema; built on first use and kept."""
+    entry = _body_validators.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        validator = jsonschema_rs.Draft4Validator(to_json_schema(_without_byte_format(schema)), validate_formats=True)
+        entry = (schema, BodyValidator(validator, tuple(dict.fromkeys(_byte_paths(schema)))))
+        _body_validators[id(schema)] = entry
+    return entry[1]
+
+
 def json_pointer_to_path(parts: list[str | int]) -> str:
     path = ""
     for part in parts:
@@ -94,10 +169,12 @@ def json_pointer_to_path(parts: list[str | int]) -> str:
 
 
 def first_error(schema: Mapping[str, Any], value: Any) -> problems.MockProblem | None:
-    """The first schema violation as a 400 problem, or None when `value` is valid."""
-    validator = compiled(schema)
+    """The first schema violation of a request body as a 400 problem, or None when `value` is valid."""
+    checks = body_validator(schema)
+    validator = checks.validator
     if validator.is_valid(value):  # no error objects to build for the common case
-        return None
+        not_bytes = checks.byte_errors(value)
+        return problems.bad_request(not_bytes) if not_bytes else None
     for error in validator.iter_errors(value):
         kind_name = type(error.kind).__name__
         path = json_pointer_to_path(list(error.instance_path))
@@ -116,25 +193,26 @@ def first_error(schema: Mapping[str, Any], value: Any) -> problems.MockProblem |
     return None
 
 
-async def read_body(receive: Receive, limit: int) -> bytes:
-    """The whole request body, refusing bodies over `limit` bytes."""
-    chunks: list[bytes] = []
-    size = 0
+async def read_body(receive: Receive, limit: int) -> bytearray:
+    """The whole request body, refusing bodies over `limit` bytes.
+
+    Gathered in one growing buffer: a list of the pieces joined at the end held the body twice over, and the
+    freed pieces kept the process that much larger.
+    """
+    body = bytearray()
     more = True
     while more:
         message = await receive()
         if message["type"] != "http.request":
             break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
+        body += message.get("body", b"")
+        if len(body) > limit:
             raise problems.payload_too_large(limit)
-        chunks.append(chunk)
         more = message.get("more_body", False)
-    return b"".join(chunks)
+    return body
 
 
-def decode_json(raw: bytes, encoding: str) -> Any:
+def decode_json(raw: bytes | bytearray, encoding: str) -> Any:
     """Parse a JSON body in the declared charset; a body that is not valid text or JSON is a 400."""
     try:
         codec = codecs.lookup(encoding).name
@@ -194,12 +272,12 @@ class JsonBodyValidator(AbstractRequestBodyValidator):
 
     allows_empty = False
 
-    def decode(self, raw: bytes, media_type: str, charset: str | None, scope: Scope) -> Any:
+    def decode(self, raw: bytearray, media_type: str, charset: str | None, scope: Scope) -> Any:
         return decode_json(raw, charset or "utf-8")
 
     async def wrap_receive(self, receive: Receive, *, scope: Scope) -> tuple[Receive, Scope]:
         raw = await read_body(receive, runtime_limit(scope))
-        if not raw.strip() and not self.allows_empty:
+        if (not raw or raw.isspace()) and not self.allows_empty:  # isspace: no stripped copy of a large body
             raise problems.bad_request(
                 "The request body is empty; this operation needs a request object.", kind="missing"
             )
@@ -226,10 +304,10 @@ def operation_id(scope: Scope) -> str | None:
 class XmlBodyValidator(JsonBodyValidator):
     """application/xml and text/xml, read into the request object by the contract's `xml` objects."""
 
-    def decode(self, raw: bytes, media_type: str, charset: str | None, scope: Scope) -> Any:
+    def decode(self, raw: bytearray, media_type: str, charset: str | None, scope: Scope) -> Any:
         codec = XmlCodec(spec.resolve)
         try:
-            root = codec.parse(raw, charset)
+            root = codec.parse(bytes(raw), charset)
             found = root.tag.rsplit("}", 1)[-1]
             operation = operation_id(scope)
             expected = spec.request_root(operation) if operation else None
@@ -245,7 +323,7 @@ class FormBodyValidator(JsonBodyValidator):
 
     allows_empty = True
 
-    def decode(self, raw: bytes, media_type: str, charset: str | None, scope: Scope) -> Any:
+    def decode(self, raw: bytearray, media_type: str, charset: str | None, scope: Scope) -> Any:
         encoding = charset or "utf-8"
         try:
             text = raw.decode("ascii")

@@ -16,7 +16,7 @@ import orjson
 from connexion import context as cx
 from starlette.datastructures import Headers
 from starlette.responses import Response
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
 
 from mockserver import controls, locales, problems, spec, timezones
 from mockserver.bodies import BODY_KEY, RAW_BODY_KEY, RUNTIME_KEY
@@ -131,7 +131,27 @@ class Call:
             content = self.runtime.xml.write(projected, schema, root, self.render_leaf)
         else:
             content = orjson.dumps(projected, default=self.render_leaf, option=orjson.OPT_PASSTHROUGH_DATACLASS)
-        return Response(content, status_code=status, headers=headers, media_type=f"{media_type}; charset=utf-8")
+        # The answer is written: the request's decoded body (an echoed attachment, say) need not outlive it.
+        self.scope.pop(BODY_KEY, None)
+        answer = PiecewiseResponse if len(content) > PiecewiseResponse.PIECE else Response
+        return answer(content, status_code=status, headers=headers, media_type=f"{media_type}; charset=utf-8")
+
+
+class PiecewiseResponse(Response):
+    """A large answer sent in pieces: handed to the transport whole, what the socket could not take at once was
+    copied into the transport's buffer (a second copy of, say, an echoed attachment); in pieces, the server's
+    flow control waits for the socket instead."""
+
+    PIECE = 64 * 1024
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        body = memoryview(self.body)
+        for start in range(0, len(body), self.PIECE):
+            more = start + self.PIECE < len(body)
+            await send(
+                {"type": "http.response.body", "body": bytes(body[start : start + self.PIECE]), "more_body": more}
+            )
 
 
 async def begin(offered: Sequence[str] | None) -> Call:
@@ -169,6 +189,8 @@ async def begin(offered: Sequence[str] | None) -> Call:
             [(name, headers[name]) for name in SEED_HEADERS if name in headers],
             scope.get(RAW_BODY_KEY, b""),
         )
+    # The request's bytes are read: the decoded body is all the handler needs (and an attachment can be megabytes).
+    scope.pop(RAW_BODY_KEY, None)
     user = cx.context.get("user")
     call = Call(
         runtime=runtime,

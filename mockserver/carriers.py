@@ -6,6 +6,7 @@ address, rights, ids, sizes) is filled in where the client left it empty.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -91,10 +92,15 @@ def addresses(call: Call, items: Any) -> list[Any]:
     return [address(call, item) for item in items or ()]
 
 
+_WHITESPACE = re.compile(r"\s")
+
+
 def decoded_length(stream: str) -> int:
-    """Bytes in a base64 text without decoding it (the contract has already checked it is base64)."""
-    cleaned = "".join(stream.split())
-    return len(cleaned) * 3 // 4 - len(cleaned) + len(cleaned.rstrip("="))
+    """Bytes in a base64 text without decoding it (the contract has already checked it is base64), and
+    without copying it when it has no whitespace (an attachment can be megabytes)."""
+    cleaned = "".join(stream.split()) if _WHITESPACE.search(stream) else stream
+    padding = 2 if cleaned.endswith("==") else 1 if cleaned.endswith("=") else 0
+    return len(cleaned) * 3 // 4 - padding
 
 
 def attachment(call: Call, item: Any) -> Any:

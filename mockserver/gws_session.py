@@ -186,7 +186,7 @@ class GwsSessionMiddleware:
             if session is None or not token or not hmac.compare_digest(token.encode(), session.csrf.encode()):
                 if problems.is_bayeux(path):
                     try:
-                        body: bytes | None = await read_body(receive, BAYEUX_REFUSAL_READ_LIMIT)
+                        body: bytes | bytearray | None = await read_body(receive, BAYEUX_REFUSAL_READ_LIMIT)
                     except problems.MockProblem:
                         body = None  # too large to address: one failure for the whole request
                     replies = bayeux.failures(body, f"403::{CSRF_MESSAGE}", advice={"reconnect": "none"})

@@ -91,7 +91,7 @@ def _write(draft: Draft, strict: bool = True) -> Written:
     if bcc_index is not None:
         start = len(CRLF.join(head[:bcc_index]).encode("utf-8")) + (2 if bcc_index else 0)
         bcc = (start, start + len(head[bcc_index].encode("utf-8")) + 2)
-    return Written(CRLF.join(head).encode("utf-8") + entity, subject, from_header, to_header, bcc)
+    return Written(b"".join([CRLF.join(head).encode("utf-8"), *entity]), subject, from_header, to_header, bcc)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -302,36 +302,41 @@ class _Boundaries:
         self.seed = message_id.encode("ascii")
         self.count = 0
 
-    def around(self, parts: Sequence[bytes]) -> str:
+    def around(self, parts: Sequence[Pieces]) -> str:
+        """A boundary no line of the parts starts with (a piece ends at a line end, so no line spans two)."""
         while True:
             self.count += 1
             digest = hashlib.blake2b(self.seed + b"/%d" % self.count, digest_size=8).digest()
             boundary = f"==============={int.from_bytes(digest, 'big') % 10**19:019d}=="
             marker = b"--" + boundary.encode("ascii")
-            if not any(marker in part for part in parts):
+            if not any(marker in piece for part in parts for piece in part):
                 return boundary
 
 
-def _multipart(subtype: str, parts: Sequence[bytes], boundaries: _Boundaries) -> bytes:
+# A body part as the byte strings it is made of, joined once into the message: an attachment's base64 is never
+# copied into a part, then into its multipart, then into the message.
+Pieces = list[bytes]
+
+
+def _multipart(subtype: str, parts: Sequence[Pieces], boundaries: _Boundaries) -> Pieces:
     boundary = boundaries.around(parts)
     header = f'Content-Type: multipart/{subtype}; boundary="{boundary}"'
     if len(header) > LINE:
         header = f'Content-Type: multipart/{subtype};{CRLF} boundary="{boundary}"'
+    pieces = [f"{header}\r\n\r\n--{boundary}\r\n".encode("ascii")]
     delimiter = f"\r\n--{boundary}\r\n".encode("ascii")
-    return b"".join(
-        (
-            header.encode("ascii"),
-            f"\r\n\r\n--{boundary}\r\n".encode("ascii"),
-            delimiter.join(parts),
-            f"\r\n--{boundary}--\r\n".encode("ascii"),
-        )
-    )
+    for index, part in enumerate(parts):
+        if index:
+            pieces.append(delimiter)
+        pieces += part
+    pieces.append(f"\r\n--{boundary}--\r\n".encode("ascii"))
+    return pieces
 
 
-def _entity(draft: Draft, boundaries: _Boundaries, utf8: bool, strict: bool = True) -> bytes:
+def _entity(draft: Draft, boundaries: _Boundaries, utf8: bool, strict: bool = True) -> Pieces:
     """The top-level body: the same structure `reference_message` builds."""
     html, plain = draft.html, draft.plain
-    body: bytes
+    body: Pieces
     if html:
         body = _text("html", html)
         if draft.related:
@@ -345,9 +350,9 @@ def _entity(draft: Draft, boundaries: _Boundaries, utf8: bool, strict: bool = Tr
     return body
 
 
-def _text(subtype: str, text: str) -> bytes:
+def _text(subtype: str, text: str) -> Pieces:
     cte, data = encode_text(text)
-    return f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: {cte}\r\n\r\n'.encode() + data
+    return [f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: {cte}\r\n\r\n'.encode(), data]
 
 
 def encode_text(text: str) -> tuple[str, bytes]:
@@ -375,7 +380,7 @@ def _wrapped_base64(data: bytes) -> bytes:
     return b"".join(binascii.b2a_base64(data[i : i + step]) for i in range(0, len(data), step)).replace(b"\n", b"\r\n")
 
 
-def _file(part: Attachment, utf8: bool, strict: bool = True) -> bytes:
+def _file(part: Attachment, utf8: bool, strict: bool = True) -> Pieces:
     head = [
         f"Content-Type: {part.maintype}/{part.subtype}",
         "Content-Transfer-Encoding: base64",
@@ -386,18 +391,20 @@ def _file(part: Attachment, utf8: bool, strict: bool = True) -> bytes:
     text = (CRLF.join(head) + CRLF + CRLF).encode("utf-8")
     if strict and any(len(line) > MAX_LINE for line in text.split(b"\r\n")):
         raise _Unwritable("content type")
-    return text + wrap_base64(part.stream)
+    return [text, *base64_lines(part.stream)]
+
+
+def base64_lines(stream: str) -> Pieces:
+    """Canonical base64 text in 76-column CRLF lines: what encoding its bytes again would give, without
+    decoding them (57 bytes are 76 characters). In blocks of lines, each ending with a line end."""
+    width = LINE // 4 * 4
+    block = width * 1024
+    out: Pieces = []
+    for start in range(0, len(stream), block):
+        chunk = memoryview(stream[start : start + block].encode("ascii"))
+        out.append(b"\r\n".join([chunk[i : i + width] for i in range(0, len(chunk), width)]) + b"\r\n")
+    return out
 
 
 def wrap_base64(stream: str) -> bytes:
-    """Canonical base64 text in 76-column CRLF lines: what encoding its bytes again would give, without
-    decoding them (57 bytes are 76 characters)."""
-    if not stream:
-        return b""
-    width = LINE // 4 * 4
-    out: list[bytes] = []
-    block = width * 1024
-    for start in range(0, len(stream), block):
-        chunk = memoryview(stream[start : start + block].encode("ascii"))
-        out.append(b"\r\n".join([chunk[i : i + width] for i in range(0, len(chunk), width)]))
-    return b"\r\n".join(out) + b"\r\n"
+    return b"".join(base64_lines(stream))

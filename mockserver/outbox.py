@@ -54,6 +54,12 @@ CREATE TABLE IF NOT EXISTS mails (
     updated_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS mails_namespace ON mails (namespace, id);
+-- A large message, apart from its row (whose raw is then empty): a blob in the middle of a record is copied
+-- whole while SQLite assembles the record; the last (here: only) column can be written in place, in pieces.
+CREATE TABLE IF NOT EXISTS mail_raw (
+    id INTEGER PRIMARY KEY,
+    raw BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS sink (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     mail_from TEXT,
@@ -163,11 +169,12 @@ class Filters:
         return " AND ".join(clauses), args
 
 
-_INSERT = (
-    "INSERT INTO mails (namespace, operation, message_id, envelope_from, recipients, subject, from_header, to_header, "
-    "raw, size, request, status, note, reference_id, user, created_at, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_COLUMNS = (
+    "namespace, operation, message_id, envelope_from, recipients, subject, from_header, to_header, raw, size, "
+    "request, status, note, reference_id, user, created_at, updated_at"
 )
+_INSERT = f"INSERT INTO mails ({_INSERT_COLUMNS}) VALUES ({', '.join(['?'] * 17)})"
+LARGE_MESSAGE = 256 * 1024  # from this size on, a message is kept in `mail_raw`
 
 
 def journal_json(value: Any) -> str:
@@ -197,7 +204,8 @@ class Record:
     reference_id: int | None = None
     user: str | None = None
 
-    def row(self, stamp: str) -> tuple[Any, ...]:
+    def row(self, stamp: str, raw: bytes | None = None) -> tuple[Any, ...]:
+        """The INSERT's parameters; `raw` stands in for the message, kept elsewhere (its `size` stays)."""
         return (
             self.namespace,
             self.operation,
@@ -207,7 +215,7 @@ class Record:
             self.subject,
             self.from_header,
             self.to_header,
-            self.raw,
+            self.raw if raw is None else raw,
             len(self.raw),
             self.journal,
             self.status,
@@ -250,6 +258,9 @@ class Outbox:
             # (`checkpoint`, every second while the app runs): in the commit that crossed the threshold they
             # stalled every request for tens of milliseconds. This one only guards a process that never calls it.
             conn.execute(f"PRAGMA wal_autocheckpoint={SAFETY_CHECKPOINT_PAGES}")
+            # 512 KiB of page cache rather than 2 MiB: the rows are written once and listed now and then, and a
+            # large message would otherwise stay in memory as cached pages.
+            conn.execute("PRAGMA cache_size=-512")
             conn.executescript(SCHEMA)
         self._arrivals: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         self._checkpointer: sqlite3.Connection | None = None
@@ -285,18 +296,33 @@ class Outbox:
         if not records:
             return []
         stamp = now_text()
-        rows = [record.row(stamp) for record in records]
         with self.locked() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.executemany(_INSERT, rows)
+                small: list[tuple[Any, ...]] = []
+                for record in records:
+                    if len(record.raw) < LARGE_MESSAGE:
+                        small.append(record.row(stamp))
+                        continue
+                    conn.executemany(_INSERT, small)
+                    small = []
+                    conn.execute(_INSERT, record.row(stamp, raw=b""))
+                    row_id = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+                    # Bound as a parameter, the message would first be copied whole by SQLite; it is written into
+                    # the pages of a zero-filled blob of its length instead, in pieces.
+                    conn.execute("INSERT INTO mail_raw (id, raw) VALUES (?, zeroblob(?))", (row_id, len(record.raw)))
+                    with conn.blobopen("mail_raw", "raw", row_id) as blob:
+                        view = memoryview(record.raw)
+                        for start in range(0, len(view), LARGE_MESSAGE):
+                            blob.write(view[start : start + LARGE_MESSAGE])
+                conn.executemany(_INSERT, small)
                 # One writer holds the database for the whole transaction, so the ids are consecutive.
                 last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-        ids = list(range(last - len(rows) + 1, last + 1))
+        ids = list(range(last - len(records) + 1, last + 1))
         self._announce()
         return ids
 
@@ -362,14 +388,27 @@ class Outbox:
     def get(self, namespace: str, row_id: int) -> Row | None:
         with self.locked() as conn:
             row = conn.execute("SELECT * FROM mails WHERE namespace = ? AND id = ?", (namespace, row_id)).fetchone()
-        return Row(dict(row)) if row is not None else None
+            if row is None:
+                return None
+            values = dict(row)
+            if not values["raw"] and values["size"]:
+                kept = conn.execute("SELECT raw FROM mail_raw WHERE id = ?", (row_id,)).fetchone()
+                values["raw"] = kept[0] if kept is not None else b""
+        return Row(values)
 
     def delete(self, namespace: str, row_id: int | None = None) -> int:
+        where, args = (
+            ("namespace = ?", (namespace,)) if row_id is None else ("namespace = ? AND id = ?", (namespace, row_id))
+        )
         with self.locked() as conn:
-            if row_id is None:
-                cursor = conn.execute("DELETE FROM mails WHERE namespace = ?", (namespace,))
-            else:
-                cursor = conn.execute("DELETE FROM mails WHERE namespace = ? AND id = ?", (namespace, row_id))
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(f"DELETE FROM mail_raw WHERE id IN (SELECT id FROM mails WHERE {where})", args)
+                cursor = conn.execute(f"DELETE FROM mails WHERE {where}", args)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
             return int(cursor.rowcount)
 
     async def wait_for(self, filters: Filters, timeout: float) -> Row | None:

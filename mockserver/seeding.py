@@ -18,7 +18,7 @@ def request_seed(
     path: str,
     query: bytes,
     headers: Iterable[tuple[str, str]],
-    body: bytes,
+    body: bytes | bytearray,
 ) -> int:
     digest = hashlib.blake2b(digest_size=8)
     for part in (str(run_seed), operation_id, path):

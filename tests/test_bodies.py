@@ -9,7 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from mockserver import create_app
-from mockserver.bodies import first_error, is_base64, to_json_schema
+from mockserver.bodies import body_validator, first_error, is_base64, to_json_schema
 from tests.conftest import AUTH, GWS_SEND, SEND, gws_login, mock_settings
 
 BODY = {"Emails": [{"Subject": "Hei på deg", "To": [{"Address": "kari@fjordtech.no"}]}]}
@@ -122,3 +122,23 @@ def test_first_error_reports_the_path_and_a_kind() -> None:
     big = first_error(schema, {"to": [1], "n": 4})
     assert big is not None and big.kind == "range" and "'n'" in str(big.detail)
     assert first_error(schema, {"to": [1]}) is None
+
+
+def test_byte_strings_are_checked_where_the_schema_asks_for_them() -> None:
+    """format: byte is checked in place (not by jsonschema-rs, which would copy every such string)."""
+    attachment = {"type": "object", "properties": {"Stream": {"type": "string", "format": "byte", "nullable": True}}}
+    mail = {"properties": {"Attachments": {"type": "array", "items": attachment}}}
+    schema = {
+        "type": "object",
+        "properties": {"Emails": {"type": "array", "items": {"allOf": [mail]}}, "Note": {"type": "string"}},
+    }
+    assert body_validator(schema).byte_paths == (("Emails", None, "Attachments", None, "Stream"),)
+    good = {"Emails": [{"Attachments": [{"Stream": "QUJD"}, {"Stream": None}, {}]}], "Note": "not base64 either"}
+    assert first_error(schema, good) is None
+    bad = {"Emails": [{"Attachments": [{"Stream": "QUJD"}]}, {"Attachments": [{"Stream": "x!" * 250}]}]}
+    problem = first_error(schema, bad)
+    assert problem is not None and problem.kind == "invalid"
+    assert str(problem.detail) == '"' + ("x!" * 40)[:77] + '..." is not a "byte" at \'Emails[1].Attachments[0].Stream\''
+    # A value of the wrong type is the schema's to report, before any byte check.
+    typed = first_error(schema, {"Emails": [{"Attachments": [{"Stream": 5}]}]})
+    assert typed is not None and "Emails[0].Attachments[0].Stream" in str(typed.detail)

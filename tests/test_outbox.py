@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mockserver.outbox import FAILED, QUEUED, SENT, Filters, Outbox, instant_text, parse_instant
+from mockserver.outbox import FAILED, LARGE_MESSAGE, QUEUED, SENT, Filters, Outbox, Record, instant_text, parse_instant
 
 
 def record(outbox: Outbox, namespace: str = "", subject: str = "Hei", to: str = "kari@fjordtech.no") -> int:
@@ -171,3 +171,28 @@ def test_two_connections_write_concurrently(tmp_path: Path, workers: int) -> Non
     asyncio.run(main())
     assert Outbox(path).count(Filters()) == workers * 25
     assert os.path.exists(path + "-wal")
+
+
+def test_a_large_message_is_kept_apart_and_reads_back_whole(tmp_path: Path) -> None:
+    """Messages from LARGE_MESSAGE on are written in pieces into mail_raw; get() and size are unchanged."""
+    outbox = Outbox(str(tmp_path / "o.sqlite3"))
+    large = b"Subject: big\r\n\r\n" + os.urandom(LARGE_MESSAGE * 3 + 17)
+    records = [
+        Record("", "op", f"<{n}@x.no>", None, ["a@b.no"], str(n), None, None, raw, "{}")
+        for n, raw in enumerate([b"small one", large, b"small two", large[:LARGE_MESSAGE]])
+    ]
+    ids = outbox.record_all(records)
+    assert ids == list(range(ids[0], ids[0] + 4))  # consecutive, in order, whichever table holds the message
+    for row_id, expected in zip(ids, records, strict=True):
+        row = outbox.get("", row_id)
+        assert row is not None and row.values["raw"] == expected.raw and row.values["size"] == len(expected.raw)
+        assert row.values["subject"] == expected.subject
+    with outbox.locked() as conn:
+        apart = [r[0] for r in conn.execute("SELECT id FROM mail_raw ORDER BY id")]
+    assert apart == [ids[1], ids[3]]
+    assert outbox.delete("", ids[1]) == 1
+    with outbox.locked() as conn:
+        assert [r[0] for r in conn.execute("SELECT id FROM mail_raw")] == [ids[3]]
+    assert outbox.delete("") == 3
+    with outbox.locked() as conn:
+        assert conn.execute("SELECT count(*) FROM mail_raw").fetchone()[0] == 0
