@@ -367,6 +367,7 @@ def test_base64_chunks_check_padding_only_at_the_very_end(monkeypatch: pytest.Mo
     assert mime.base64_text("QUI=QUJD") is None  # padding inside: refused, as by b64decode(validate=True)
     assert mime.base64_text("QUJDQUI=" + "QUJD") is None  # padding at the end of a chunk that is not the last
     assert mime.base64_text("QR==") == "QQ=="  # unused bits set: the canonical spelling of the same byte
+    assert mime.base64_text("AAAA=") == "AAAA"  # padding after a whole quantum: b64decode(validate=True) takes it
 
 
 # -- arbitrary drafts -------------------------------------------------------------------------------------------
