@@ -11,9 +11,9 @@ into 76-column lines without decoding the whole blob.
 
 The reference stays the definition: `tests/test_mimewriter.py` parses what this module writes with
 `BytesParser(policy=policy.default)` and requires the same headers, bodies, attachments and structure as the
-stdlib's build of the same draft. What this writer does not know how to write (an address that needs
-SMTPUTF8, a message id the stdlib would re-spell, a line that cannot be kept under 998 characters) is built
-by the reference instead, so every draft still becomes a message.
+stdlib's build of the same draft. An address that only SMTPUTF8 can carry makes the header block raw UTF-8
+(RFC 6532). What this writer does not write (a message id that is no RFC 5322 msg-id, a line that cannot be kept
+under 998 characters) is built by the reference instead, so every draft still becomes a message.
 """
 
 from __future__ import annotations

@@ -324,11 +324,11 @@ def test_long_and_wide_text_is_folded_and_encoded_within_the_line_limits() -> No
     assert parse(written.stored)["From"].addresses[0].display_name.split() == ["Åse"] * 30
 
 
-def test_an_address_that_needs_smtputf8_is_left_to_the_reference() -> None:
-    draft = build({"Subject": "Hei", "To": [{"Address": "jøran@fjord.no"}]})
+def test_an_address_that_needs_smtputf8_makes_a_utf8_header_block() -> None:
+    draft = build({"Subject": "Møte", "To": [{"Address": "jøran@fjord.no", "Name": "Jøran"}]})
     assert draft.needs_utf8
-    written = mimewriter.write(draft)
-    assert "jøran@fjord.no".encode() in written.stored
+    written = mimewriter._write(draft)  # no encoded words: RFC 6532 headers are UTF-8 themselves
+    assert "To: Jøran <jøran@fjord.no>".encode() in written.stored and b"=?utf-8?" not in written.stored
     assert_same_as_reference(draft)
 
 
