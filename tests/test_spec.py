@@ -7,6 +7,7 @@ from typing import Any
 
 import jsonschema_rs
 import pytest
+import yaml
 from openapi_spec_validator import validate
 
 from mockserver import handlers, spec
@@ -40,6 +41,13 @@ def test_document_is_valid_openapi_3_0_3() -> None:
     document = spec.load()
     assert document["openapi"] == "3.0.3"
     validate(document)
+
+
+@pytest.mark.parametrize("name", [spec.EMAIL_API, spec.CONTROL_API])
+def test_documents_load_as_the_pure_python_safe_loader_reads_them(name: str) -> None:
+    # spec.load parses with libyaml for start-up time; PyYAML's own SafeLoader is the reference.
+    text = (spec.spec_dir() / name).read_text(encoding="utf-8")
+    assert spec.load(name) == yaml.load(text, Loader=yaml.SafeLoader)
 
 
 def test_four_vendor_operations_are_described() -> None:
