@@ -172,7 +172,7 @@ class Config:
             drain_max=60,
             cold_reps=1 if quick else 3,
             lin_sizes=(1, 10, 100) if quick else (1, 10, 100, 1000),
-            lin_reps=1 if quick else 3,
+            lin_reps=2 if quick else 5,
             mem_sizes=(1024, MIB) if quick else (1024, 100 * 1024, MIB, 10 * MIB),
             scenarios=scenarios,
             targets=targets,
@@ -972,7 +972,11 @@ def cold_start(children: Children, cfg: Config, workdir: Path, flags: set[str], 
 
 
 def linearity(cfg: Config, targets: Sequence[Target], workdir: Path) -> dict[str, Any]:
-    """Median time of one SendEMails request with 1…1000 mails; per-mail cost must stay flat."""
+    """Time of one SendEMails request with 1…1000 mails; per-mail cost must stay flat.
+
+    Judged on the fastest of several runs per size: one request is a single sample, and on a shared machine a
+    neighbour only ever adds time to it (the medians of 3-5 runs gave growth figures from 0.5 to 1.95 for the
+    same build within minutes). The medians are kept in the rows."""
     bodies = [mail_count_body(workdir, n) for n in cfg.lin_sizes]
     result: dict[str, Any] = {}
     for target in targets:
@@ -982,19 +986,21 @@ def linearity(cfg: Config, targets: Sequence[Target], workdir: Path) -> dict[str
             reset_peak_rss(target.pid)
             first = post_body(target.port, body, timeout=300)
             times, statuses = [], {first.status}
-            for _ in range(cfg.lin_reps if n >= 1000 else cfg.lin_reps + 2):
+            for _ in range(cfg.lin_reps if n >= 1000 else 2 * cfg.lin_reps):
                 reply = post_body(target.port, body, timeout=300)
                 statuses.add(reply.status)
                 times.append(reply.seconds)
             peak_kb = tree_kb(target.pid, "VmHWM")
             median_ms = statistics.median(times) * 1000
+            best_ms = min(times) * 1000
             rows.append(
                 {
                     "mails": n,
                     "body_bytes": body.size,
                     "statuses": sorted(statuses),
                     "median_ms": round(median_ms, 2),
-                    "ms_per_mail": round(median_ms / n, 3),
+                    "best_ms": round(best_ms, 2),
+                    "ms_per_mail": round(best_ms / n, 3),
                     "runs_ms": [round(t * 1000, 2) for t in times],
                     # RSS before this size's requests and its high-water mark during them (VmHWM reset).
                     "rss_before_mb": round(idle_kb / 1024, 1),
@@ -1002,7 +1008,7 @@ def linearity(cfg: Config, targets: Sequence[Target], workdir: Path) -> dict[str
                 }
             )
         # Marginal cost between consecutive sizes removes the fixed per-request part from the comparison.
-        marginals = [(b["median_ms"] - a["median_ms"]) / (b["mails"] - a["mails"]) for a, b in itertools.pairwise(rows)]
+        marginals = [(b["best_ms"] - a["best_ms"]) / (b["mails"] - a["mails"]) for a, b in itertools.pairwise(rows)]
         growth = marginals[-1] / marginals[-2] if len(marginals) >= 2 and marginals[-2] > 0 else None
         result[target.name] = {
             "rows": rows,
@@ -1300,10 +1306,10 @@ def print_report(result: dict[str, Any]) -> None:
         print("Ready after start in this run (s):", ready)
     if result["linearity"]:
         print()
-        print("Time per mail, one SendEMails request (median ms; marginal = extra ms per extra mail):")
+        print("Time per mail, one SendEMails request (best of 5-10 runs, ms; marginal = extra ms per extra mail):")
     for name, lin in result["linearity"].items():
         cells = "  ".join(
-            f"{row['mails']}: {row['median_ms']:.1f} ({row['ms_per_mail']:.3f}/mail)" for row in lin["rows"]
+            f"{row['mails']}: {row['best_ms']:.1f} ({row['ms_per_mail']:.3f}/mail)" for row in lin["rows"]
         )
         print(f"  {name:<10} {cells}")
         print(f"  {'':<10} marginal {lin['marginal_ms_per_mail']}  growth {lin['marginal_growth_last']}")
