@@ -121,17 +121,21 @@ def _run_uvicorn(settings: Settings) -> None:
     import uvicorn
 
     if settings.workers > 1:
+        from mockserver import workers
+
         # Workers rebuild the app from the environment, seed included, so they all derive the same data.
         os.environ.update(settings.to_env())
-        uvicorn.run(
-            "mockserver.app:create_app",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            loop=EVENT_LOOP,
-            log_level=settings.log_level,
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        workers.run(
+            uvicorn.Config(
+                "mockserver.app:create_app",
+                factory=True,
+                host=settings.host,
+                port=settings.port,
+                workers=settings.workers,
+                loop=EVENT_LOOP,
+                log_level=settings.log_level,
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            )
         )
     else:
         from mockserver.app import create_app
