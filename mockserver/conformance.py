@@ -17,7 +17,7 @@ import schemathesis
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from mockserver import forms
-from mockserver.projection import apply_select, parse_select, unselected
+from mockserver.formats.projection import apply_select, parse_select, unselected
 from mockserver.wire import FORM, XML_MEDIA_TYPES, read_xml, wire_body_is_valid
 
 BODY_KWARGS = frozenset({"data", "json", "content", "files"})

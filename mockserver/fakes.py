@@ -13,8 +13,8 @@ from typing import Any
 from faker import Faker
 
 from mockserver import spec
-from mockserver.dotnet import FIELD_RIGHT, TABLE_RIGHT
-from mockserver.locales import NO_LANGUAGE, Texts
+from mockserver.formats.dotnet import FIELD_RIGHT, TABLE_RIGHT
+from mockserver.formats.locales import NO_LANGUAGE, Texts
 
 DEFAULT_LOCALE = NO_LANGUAGE.faker_locale
 

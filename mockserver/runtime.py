@@ -13,11 +13,11 @@ from mockserver import bayeux, controls, gws_notify, spec
 from mockserver.controls import ChaosRule, Latency, parse_chaos
 from mockserver.delivery import Endpoint
 from mockserver.directory import Directory
-from mockserver.dotnet import DotNetDateTime
+from mockserver.formats.dotnet import DotNetDateTime
 from mockserver.fakes import FakerPool, Gen
 from mockserver.gws_session import Sessions
 from mockserver.ingest import Courier, Listener, Submission
-from mockserver.locales import NO_LANGUAGE, Texts
+from mockserver.formats.locales import NO_LANGUAGE, Texts
 from mockserver.outbox import Outbox
 from mockserver.settings import Settings
 from mockserver.xmlcodec import XmlCodec

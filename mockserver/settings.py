@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from mockserver.dotnet import DotNetDateTime
+from mockserver.formats.dotnet import DotNetDateTime
 
 ENV_PREFIX = "MOCKSERVER_"
 

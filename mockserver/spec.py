@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from mockserver.timezones import VENDOR_ZONES
+from mockserver.formats.timezones import VENDOR_ZONES
 
 # libyaml's parser when PyYAML was built with it (the wheels are): the contract takes ~0.3 s to parse in pure
 # Python and ~0.04 s in C, and it is parsed at every start. Same constructor, so the same document.

@@ -9,7 +9,7 @@ import pytest
 
 from mockserver import carriers
 from mockserver.call import Call
-from mockserver.dotnet import DotNetDateTime
+from mockserver.formats.dotnet import DotNetDateTime
 from mockserver.runtime import Runtime
 from tests.conftest import mock_settings
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mockserver.dotnet import EMAIL_FLAGS, FIELD_RIGHT, TABLE_RIGHT, DotNetDateTime
+from mockserver.formats.dotnet import EMAIL_FLAGS, FIELD_RIGHT, TABLE_RIGHT, DotNetDateTime
 
 OSLO = ZoneInfo("Europe/Oslo")
 NEW_YORK = ZoneInfo("America/New_York")

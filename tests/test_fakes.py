@@ -8,8 +8,9 @@ import subprocess
 import sys
 from datetime import datetime
 
-from mockserver import locales, spec
-from mockserver.dotnet import FIELD_RIGHT, TABLE_RIGHT
+from mockserver.formats import locales
+from mockserver import spec
+from mockserver.formats.dotnet import FIELD_RIGHT, TABLE_RIGHT
 from mockserver.fakes import FakerPool, Gen, stable_int
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 from starlette.testclient import TestClient
 
-from mockserver.locales import choose
+from mockserver.formats.locales import choose
 from tests.conftest import AUTH, SEND
 
 

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from mockserver.projection import ALL, apply_select, parse_select
+from mockserver.formats.projection import ALL, apply_select, parse_select
 from tests.conftest import AUTH, SEND
 
 

@@ -8,7 +8,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from mockserver import spec
-from mockserver.timezones import VENDOR_ZONES, parse
+from mockserver.formats.timezones import VENDOR_ZONES, parse
 from tests.conftest import AUTH, SAVE
 
 ZONES = spec.iana_zone_names()

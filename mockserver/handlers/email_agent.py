@@ -11,7 +11,7 @@ from starlette.responses import Response
 from mockserver import carriers, delivery, ingest, mime, mimewriter, problems
 from mockserver.bodies import RUNTIME_KEY
 from mockserver.call import SUPEROFFICE_MEDIA_TYPES, Call, begin
-from mockserver.dotnet import DotNetDateTime
+from mockserver.formats.dotnet import DotNetDateTime
 from mockserver.runtime import Runtime
 
 ONLINE_RESTRICTED = (
