@@ -25,25 +25,6 @@ class MediaRange:
         return 2 if self.subtype == sub else None
 
 
-def parse_weighted(header: str | None) -> list[tuple[str, float]]:
-    """Tokens of an Accept-Language style header with their q-values, best first (ties keep their order)."""
-    items: list[tuple[str, float]] = []
-    for item in (header or "").split(","):
-        token, *params = (piece.strip() for piece in item.split(";"))
-        if not token:
-            continue
-        q = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = max(0.0, min(1.0, float(value)))
-                except ValueError:
-                    q = 0.0
-        items.append((token, q))
-    return sorted(items, key=lambda pair: -pair[1])
-
-
 def parse_accept(header: str | None) -> list[MediaRange]:
     """Media ranges from an Accept header; malformed entries are skipped, as lenient servers do."""
     ranges: list[MediaRange] = []

@@ -15,8 +15,6 @@ from datetime import datetime
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_datetime
 
-from mockserver.negotiation import parse_weighted
-
 DEFAULT_FAKER_LOCALE = "en_US"
 
 # Language → Faker locale for names and generated text (Faker has no plain "nb"; Norwegian is no_NO).
@@ -105,6 +103,25 @@ class Texts:
 
 
 NO_LANGUAGE = Texts(None, DEFAULT_FAKER_LOCALE, None)
+
+
+def parse_weighted(header: str | None) -> list[tuple[str, float]]:
+    """Tokens of an Accept-Language style header with their q-values, best first (ties keep their order)."""
+    items: list[tuple[str, float]] = []
+    for item in (header or "").split(","):
+        token, *params = (piece.strip() for piece in item.split(";"))
+        if not token:
+            continue
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = max(0.0, min(1.0, float(value)))
+                except ValueError:
+                    q = 0.0
+        items.append((token, q))
+    return sorted(items, key=lambda pair: -pair[1])
 
 
 # A BCP 47 tag as far as this server reads one: language, optional script, optional region.
