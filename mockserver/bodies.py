@@ -19,7 +19,8 @@ from connexion.validators import AbstractRequestBodyValidator, AbstractResponseB
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope
 
-from mockserver import forms, mime, problems, spec
+from mockserver import forms, problems, spec
+from mockserver.formats.base64text import base64_text
 from mockserver.xmlcodec import XmlBodyError, XmlCodec
 
 BODY_KEY = "mockserver.body"
@@ -69,7 +70,7 @@ def to_json_schema(schema: Any) -> Any:
 def is_base64(value: str) -> bool:
     """What .NET's Convert.FromBase64String accepts: padded base64, whitespace ignored (checked in bounded
     chunks: a large attachment is never decoded whole)."""
-    return mime.base64_text(value) is not None
+    return base64_text(value) is not None
 
 
 _FORMATS: dict[str, Callable[[str], bool]] = {"byte": is_base64}
@@ -96,7 +97,7 @@ class BodyValidator:
 
     jsonschema-rs hands every string it checks against a Python format function to Python as a new copy: a
     second copy of each attachment, for as long as the check takes. The byte-format strings are few and their
-    places known from the schema, so they are checked in place (`mime.base64_text`, in bounded chunks).
+    places known from the schema, so they are checked in place (`base64text.base64_text`, in bounded chunks).
     """
 
     validator: Any
@@ -105,7 +106,7 @@ class BodyValidator:
     def byte_errors(self, value: Any) -> str | None:
         for path in self.byte_paths:
             for where, found in _at(value, path, ()):
-                if isinstance(found, str) and mime.base64_text(found) is None:
+                if isinstance(found, str) and base64_text(found) is None:
                     shown = found if len(found) <= 80 else found[:77] + "..."
                     return f"{orjson.dumps(shown).decode()} is not a \"byte\" at '{json_pointer_to_path(list(where))}'"
         return None
