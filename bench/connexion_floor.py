@@ -22,7 +22,7 @@ import uvicorn
 from connexion.lifecycle import ConnexionResponse
 from connexion.resolver import Resolver
 
-from mockserver import spec
+from mockserver.contract import spec
 from mockserver.cli import EVENT_LOOP
 
 ANSWER = b"[]"

@@ -22,12 +22,14 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mockserver import auth, bodies, handlers, ingest, lean, problems, spec
-from mockserver.delivery import SINK
+from mockserver import auth, handlers, lean
+from mockserver.contract import bodies, problems, spec
+from mockserver.mail import ingest
+from mockserver.mail.delivery import SINK
 from mockserver.gws_session import GwsSessionMiddleware
 from mockserver.runtime import Runtime
 from mockserver.settings import Settings
-from mockserver.sink import Sink
+from mockserver.mail.sink import Sink
 
 # Headers a browser client may send and read: the vendors' own, and the mock's controls.
 CORS_REQUEST_HEADERS = [

@@ -16,7 +16,7 @@ from typing import Any
 from connexion.lifecycle import ConnexionRequest
 from connexion.security import NO_VALUE, AbstractSecurityHandler
 
-from mockserver.bodies import RUNTIME_KEY
+from mockserver.contract.bodies import RUNTIME_KEY
 from mockserver.settings import Settings
 
 TICKET = re.compile(r"^[0-9]+T:\S+$")

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from mockserver.outbox import Outbox
+from mockserver.mail.outbox import Outbox
 
 logger = logging.getLogger("mockserver.bayeux")
 

@@ -27,7 +27,8 @@ from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.core.result import Err
 
-from mockserver import __version__, conformance, spec, wire
+from mockserver import __version__, conformance
+from mockserver.contract import spec, wire
 
 MODES = ("examples", "mutations", "positive", "negative")
 # Single-violation cases per operation at most: one per required property, enum and type along the example.

@@ -95,7 +95,7 @@ def serve(settings: Settings) -> int:
     sink = None
     if settings.delivery == "sink":
         # Started here, before any worker, in a process of its own: every worker delivers to this one sink.
-        from mockserver.sink import SinkProcess
+        from mockserver.mail.sink import SinkProcess
 
         sink = SinkProcess(settings.sink_host, settings.sink_port, settings.outbox)
         if sink.start():
@@ -153,7 +153,7 @@ def _run_uvicorn(settings: Settings) -> None:
 def check_spec() -> int:
     from openapi_spec_validator import validate
 
-    from mockserver import spec
+    from mockserver.contract import spec
 
     failed = 0
     for name in sorted(p.name for p in spec.spec_dir().glob("*.yaml")):

@@ -16,9 +16,9 @@ from typing import Any
 import schemathesis
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
-from mockserver import forms
+from mockserver.contract import forms
 from mockserver.formats.projection import apply_select, parse_select, unselected
-from mockserver.wire import FORM, XML_MEDIA_TYPES, read_xml, wire_body_is_valid
+from mockserver.contract.wire import FORM, XML_MEDIA_TYPES, read_xml, wire_body_is_valid
 
 BODY_KWARGS = frozenset({"data", "json", "content", "files"})
 

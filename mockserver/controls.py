@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-from mockserver import problems
+from mockserver.contract import problems
 
 MAX_DELAY_MS = 120_000
 # The vendor's pages print "NsApiSlow threshold: 5000 ms" for the EMail agent: calls slower than that are

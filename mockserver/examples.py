@@ -56,12 +56,12 @@ import defusedxml.ElementTree as SafeTree
 import httpx
 from starlette.types import ASGIApp, Message
 
-from mockserver import spec
+from mockserver.contract import spec
 from mockserver.gws_notify import EMAILS_CHANNEL
 from mockserver.gws_session import CSRF_TOKEN, SESSION_COOKIE
-from mockserver.problems import BAYEUX_PATH
+from mockserver.contract.problems import BAYEUX_PATH
 from mockserver.settings import Settings
-from mockserver.xmlcodec import XmlCodec
+from mockserver.contract.xmlcodec import XmlCodec
 
 FORMATS = ("json", "xml", "http", "markdown")
 DEFAULT_SEED = 0

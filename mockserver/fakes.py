@@ -12,7 +12,7 @@ from typing import Any
 
 from faker import Faker
 
-from mockserver import spec
+from mockserver.contract import spec
 from mockserver.formats.dotnet import FIELD_RIGHT, TABLE_RIGHT
 from mockserver.formats.locales import NO_LANGUAGE, Texts
 

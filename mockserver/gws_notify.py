@@ -14,8 +14,8 @@ import hashlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from mockserver.ingest import Listener, Outcome, Submission
-from mockserver.outbox import NOT_SENT, SENT
+from mockserver.mail.ingest import Listener, Outcome, Submission
+from mockserver.mail.outbox import NOT_SENT, SENT
 
 if TYPE_CHECKING:
     from mockserver.runtime import Runtime

@@ -30,12 +30,12 @@ import httpx
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mockserver import bodies, forms, problems, spec, wire
+from mockserver.contract import bodies, forms, problems, spec, wire
 from mockserver.formats import projection
-from mockserver.bodies import JSON_MEDIA_TYPES, json_pointer_to_path
+from mockserver.contract.bodies import JSON_MEDIA_TYPES, json_pointer_to_path
 from mockserver.gws_session import request_cookies
 from mockserver.formats.projection import parse_select
-from mockserver.xmlcodec import XmlBodyError
+from mockserver.contract.xmlcodec import XmlBodyError
 
 logger = logging.getLogger("mockserver.proxy")
 

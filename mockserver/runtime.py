@@ -9,18 +9,19 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from mockserver import bayeux, controls, gws_notify, spec
+from mockserver import bayeux, controls, gws_notify
+from mockserver.contract import spec
 from mockserver.controls import ChaosRule, Latency, parse_chaos
-from mockserver.delivery import Endpoint
+from mockserver.mail.delivery import Endpoint
 from mockserver.directory import Directory
 from mockserver.formats.dotnet import DotNetDateTime
 from mockserver.fakes import FakerPool, Gen
 from mockserver.gws_session import Sessions
-from mockserver.ingest import Courier, Listener, Submission
+from mockserver.mail.ingest import Courier, Listener, Submission
 from mockserver.formats.locales import NO_LANGUAGE, Texts
-from mockserver.outbox import Outbox
+from mockserver.mail.outbox import Outbox
 from mockserver.settings import Settings
-from mockserver.xmlcodec import XmlCodec
+from mockserver.contract.xmlcodec import XmlCodec
 
 # A kept submission holds its whole message, attachments included: a thousand 1 MB mails kept for inspection
 # were gigabytes of RSS. The outbox is the record; this is only for looking at the latest ones in-process.

@@ -9,7 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from mockserver import create_app
-from mockserver.bodies import body_validator, first_error, is_base64, to_json_schema
+from mockserver.contract.bodies import body_validator, first_error, is_base64, to_json_schema
 from tests.conftest import AUTH, GWS_SEND, SEND, gws_login, mock_settings
 
 BODY = {"Emails": [{"Subject": "Hei på deg", "To": [{"Address": "kari@fjordtech.no"}]}]}

@@ -15,7 +15,7 @@ from mockserver import call as calls
 from mockserver import controls, create_app
 from mockserver.app import runtime_of
 from mockserver.formats.dotnet import DotNetDateTime
-from mockserver.outbox import Filters
+from mockserver.mail.outbox import Filters
 from mockserver.formats.projection import parse_select
 from mockserver.runtime import Runtime
 from tests.conftest import AUTH, RELAY, SEND, mock_settings

@@ -73,7 +73,7 @@ def test_the_real_delivery_mode_passes(plan: campaign.Campaign) -> None:
 
 
 def campaign_filters() -> Any:
-    from mockserver.outbox import Filters
+    from mockserver.mail.outbox import Filters
 
     return Filters(status="sent")
 

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from mockserver import create_app, spec
+from mockserver import create_app
+from mockserver.contract import spec
 from mockserver.app import runtime_of
-from mockserver.delivery import Endpoint, Plan, deliverable, is_allowed, plan_relay, plan_send, split_server
-from mockserver.outbox import Filters
+from mockserver.mail.delivery import Endpoint, Plan, deliverable, is_allowed, plan_relay, plan_send, split_server
+from mockserver.mail.outbox import Filters
 from mockserver.settings import Settings
 from tests.conftest import AUTH, GWS_SEND, RELAY, SAVE, SEND, gws_login, mock_settings
 from tests.servers import Dovecot, SmtpBehaviour, dropping_smtp_server, free_port, silent_server, smtp_server

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from mockserver import examples, spec, wire
+from mockserver import examples
+from mockserver.contract import spec, wire
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "examples"
 REGENERATE = ".venv/bin/python -m mockserver examples --out fixtures/examples"

@@ -9,7 +9,7 @@ import sys
 from datetime import datetime
 
 from mockserver.formats import locales
-from mockserver import spec
+from mockserver.contract import spec
 from mockserver.formats.dotnet import FIELD_RIGHT, TABLE_RIGHT
 from mockserver.fakes import FakerPool, Gen, stable_int
 

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from mockserver import forms, spec
+from mockserver.contract import forms, spec
 from tests.conftest import AUTH, RELAY, SEND
 
 REQUEST = spec.schema("SendEMailsRequest")

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from mockserver import gws_notify, mime
-from mockserver.ingest import Notice, Outcome, Submission
-from mockserver.outbox import FAILED, NOT_SENT, SENT
+from mockserver import gws_notify
+from mockserver.mail import mime
+from mockserver.mail.ingest import Notice, Outcome, Submission
+from mockserver.mail.outbox import FAILED, NOT_SENT, SENT
 from mockserver.runtime import Runtime
 from tests.conftest import mock_settings
 

@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from mockserver import create_app
 from mockserver.app import runtime_of
-from mockserver.outbox import Filters
+from mockserver.mail.outbox import Filters
 from tests.conftest import AUTH, GWS_SEND, basic, gws_login, mock_settings
 
 SEND_BODY: dict[str, Any] = {

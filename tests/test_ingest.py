@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from mockserver import delivery, ingest, mime
-from mockserver.delivery import Endpoint, Plan
-from mockserver.ingest import Notice, Outcome, Submission, without_secrets
-from mockserver.outbox import FAILED, NOT_SENT, QUEUED, SENT, Filters, Outbox
+from mockserver.mail import delivery, ingest, mime
+from mockserver.mail.delivery import Endpoint, Plan
+from mockserver.mail.ingest import Notice, Outcome, Submission, without_secrets
+from mockserver.mail.outbox import FAILED, NOT_SENT, QUEUED, SENT, Filters, Outbox
 from mockserver.runtime import Runtime
-from mockserver.sink import Sink
+from mockserver.mail.sink import Sink
 from mockserver.testing import free_port
 from tests.conftest import mock_settings
 

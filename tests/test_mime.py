@@ -12,8 +12,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mockserver import mimewriter
-from mockserver.mime import address, draft_from_entity, entity_to_message, header_text, parse_rfc822, safe_header
+from mockserver.mail import mimewriter
+from mockserver.mail.mime import address, draft_from_entity, entity_to_message, header_text, parse_rfc822, safe_header
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(range(256))).decode()
 WHEN = datetime(2025, 5, 13, 8, 24, 31, tzinfo=UTC)

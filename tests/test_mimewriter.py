@@ -32,9 +32,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mockserver import mime, mimewriter
+from mockserver.mail import mime, mimewriter
 from mockserver.formats import base64text
-from mockserver.mime import Draft, draft_from_entity, message_bytes, reference_message
+from mockserver.mail.mime import Draft, draft_from_entity, message_bytes, reference_message
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from bodies import mail, norwegian_mail

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from mockserver import forms, spec
+from mockserver.contract import forms, spec
 from mockserver.call import GWS_MEDIA_TYPES, SUPEROFFICE_MEDIA_TYPES
-from mockserver.negotiation import negotiate, parse_accept
-from mockserver.problems import ERROR_MEDIA_TYPES
-from mockserver.xmlcodec import XmlCodec
+from mockserver.contract.negotiation import negotiate, parse_accept
+from mockserver.contract.problems import ERROR_MEDIA_TYPES
+from mockserver.contract.xmlcodec import XmlCodec
 from tests.conftest import AUTH, GWS_SEND, RELAY, SAVE, SEND, gws_login
 
 SUPEROFFICE_READS = [

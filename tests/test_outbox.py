@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mockserver.outbox import FAILED, LARGE_MESSAGE, QUEUED, SENT, Filters, Outbox, Record, instant_text, parse_instant
+from mockserver.mail.outbox import FAILED, LARGE_MESSAGE, QUEUED, SENT, Filters, Outbox, Record, instant_text, parse_instant
 
 
 def record(outbox: Outbox, namespace: str = "", subject: str = "Hei", to: str = "kari@fjordtech.no") -> int:
@@ -141,7 +141,7 @@ def test_a_committed_row_survives_a_crash_of_its_writer(tmp_path: Path) -> None:
         f"""
         import os, signal, sys
         sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
-        from mockserver.outbox import Outbox
+        from mockserver.mail.outbox import Outbox
         outbox = Outbox({str(path)!r})
         outbox.record(namespace="", operation="op", message_id="<m@x>", envelope_from=None, recipients=["a@b.no"],
                       subject="crash", from_header=None, to_header=None, raw=b"x", request={{}})

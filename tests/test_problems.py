@@ -15,7 +15,8 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.testclient import TestClient
 
-from mockserver import create_app, problems
+from mockserver import create_app
+from mockserver.contract import problems
 from mockserver.call import CannedResponse
 from tests.conftest import AUTH, GWS_SEND, SEND, mock_settings
 

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 import mockserver.conformance  # noqa: F401 - form bodies in bracket notation, XML responses read back
-from mockserver import create_app, spec
-from mockserver.xmlcodec import XmlCodec, xml_safe
+from mockserver import create_app
+from mockserver.contract import spec
+from mockserver.contract.xmlcodec import XmlCodec, xml_safe
 from tests.conftest import AUTH, SEND, mock_settings
 
 SUPEROFFICE_TYPES = [

@@ -15,11 +15,12 @@ import httpx
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mockserver import create_app, forms, spec
+from mockserver import create_app
+from mockserver.contract import forms, spec
 from mockserver.conformance import gws_session_headers
 from mockserver.proxy import VIOLATIONS_HEADER, add_arguments, create_proxy, main
 from mockserver.testing import RunningMock, free_port, running_mock, serving
-from mockserver.wire import XML
+from mockserver.contract.wire import XML
 from tests.broken import BROKEN, GWS_PASSWORD, GWS_USER, SO_PASSWORD, SO_USER, server_settings
 from tests.conftest import basic
 

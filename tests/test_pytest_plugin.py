@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mockserver.outbox import Filters
+from mockserver.mail.outbox import Filters
 from mockserver.pytest_plugin import MailNotFound, MockServer, Outbox
 from mockserver.testing import running_mock
 from tests.conftest import AUTH, RELAY, SEND, mock_settings

@@ -11,7 +11,7 @@ import pytest
 from mockserver import create_app
 from mockserver.app import runtime_of
 from mockserver.controls import ChaosRule, Latency
-from mockserver.outbox import Filters
+from mockserver.mail.outbox import Filters
 from mockserver.runtime import ACCEPTED_KEPT, Runtime
 from tests.conftest import AUTH, SEND, mock_settings
 

@@ -13,8 +13,8 @@ import aiosmtplib
 import pytest
 
 from mockserver import create_app
-from mockserver.outbox import Outbox
-from mockserver.sink import Sink, is_listening
+from mockserver.mail.outbox import Outbox
+from mockserver.mail.sink import Sink, is_listening
 from mockserver.testing import free_port
 from tests.conftest import AUTH, SEND, mock_settings
 from tests.support import delivered

@@ -10,8 +10,9 @@ import pytest
 import yaml
 from openapi_spec_validator import validate
 
-from mockserver import handlers, spec
-from mockserver.bodies import to_json_schema
+from mockserver import handlers
+from mockserver.contract import spec
+from mockserver.contract.bodies import to_json_schema
 
 METHODS = ("get", "put", "post", "delete", "patch", "options", "head")
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from starlette.testclient import TestClient
 
-from mockserver import spec
+from mockserver.contract import spec
 from mockserver.formats.timezones import VENDOR_ZONES, parse
 from tests.conftest import AUTH, SAVE
 

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from mockserver import spec
-from mockserver.xmlcodec import XmlBodyError, XmlCodec, xml_safe
+from mockserver.contract import spec
+from mockserver.contract.xmlcodec import XmlBodyError, XmlCodec, xml_safe
 from tests.conftest import AUTH, RELAY, SEND
 
 CODEC = XmlCodec(spec.resolve)

@@ -16,9 +16,9 @@ from connexion.exceptions import ProblemException
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
-from mockserver import mime
-from mockserver.bodies import RUNTIME_KEY
-from mockserver.outbox import Filters, Row, parse_instant
+from mockserver.mail import mime
+from mockserver.contract.bodies import RUNTIME_KEY
+from mockserver.mail.outbox import Filters, Row, parse_instant
 from mockserver.runtime import Runtime
 
 JSON = "application/json"

@@ -8,8 +8,10 @@ from typing import Any
 from connexion import context as cx
 from starlette.responses import Response
 
-from mockserver import carriers, delivery, ingest, mime, mimewriter, problems
-from mockserver.bodies import RUNTIME_KEY
+from mockserver import carriers
+from mockserver.mail import delivery, ingest, mime, mimewriter
+from mockserver.contract import problems
+from mockserver.contract.bodies import RUNTIME_KEY
 from mockserver.call import SUPEROFFICE_MEDIA_TYPES, Call, begin
 from mockserver.formats.dotnet import DotNetDateTime
 from mockserver.runtime import Runtime

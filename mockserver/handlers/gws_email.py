@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mockserver import delivery, ingest, mime, mimewriter
+from mockserver.mail import delivery, ingest, mime, mimewriter
 from mockserver.call import GWS_MEDIA_TYPES, Call, begin
 
 FORCED_FAILURE = "Unable to send the e-mail: the mail server refused it (requested by Prefer: notification=error)"

@@ -15,7 +15,7 @@ from connexion import context as cx
 from starlette.responses import Response
 from starlette.types import Receive
 
-from mockserver.bodies import BODY_KEY, RUNTIME_KEY
+from mockserver.contract.bodies import BODY_KEY, RUNTIME_KEY
 from mockserver.runtime import Runtime
 
 MEDIA_TYPE = "application/json; charset=utf-8"

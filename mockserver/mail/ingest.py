@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from mockserver import delivery, mime
-from mockserver.outbox import FAILED, NOT_SENT, QUEUED, SENT, Record, journal_json
+from mockserver.mail import delivery, mime
+from mockserver.mail.outbox import FAILED, NOT_SENT, QUEUED, SENT, Record, journal_json
 
 if TYPE_CHECKING:
     from mockserver.runtime import Runtime

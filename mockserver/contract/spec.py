@@ -24,7 +24,7 @@ CONTROL_API = "mock-control.yaml"
 
 def spec_dir() -> Path:
     """Where the OpenAPI documents live: the repository's openapi/ or the copy installed with the package."""
-    repo = Path(__file__).resolve().parent.parent / "openapi"
+    repo = Path(__file__).resolve().parents[2] / "openapi"  # mockserver/contract/spec.py → the checkout
     if (repo / EMAIL_API).is_file():
         return repo
     return Path(str(resources.files("mockserver") / "openapi"))

@@ -21,8 +21,8 @@ from typing import Any, ClassVar
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
-from mockserver.mime import safe_header
-from mockserver.outbox import Outbox
+from mockserver.mail.mime import safe_header
+from mockserver.mail.outbox import Outbox
 
 logger = logging.getLogger("mockserver.sink")
 

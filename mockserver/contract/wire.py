@@ -10,9 +10,9 @@ from xml.etree.ElementTree import ParseError
 
 import jsonschema_rs
 
-from mockserver import forms, spec
-from mockserver.bodies import is_base64, to_json_schema
-from mockserver.xmlcodec import XmlBodyError, XmlCodec
+from mockserver.contract import forms, spec
+from mockserver.contract.bodies import is_base64, to_json_schema
+from mockserver.contract.xmlcodec import XmlBodyError, XmlCodec
 
 XML = XmlCodec(spec.resolve)
 XML_MEDIA_TYPES = ("application/xml", "text/xml")

@@ -2,7 +2,7 @@
 
 A request's mail becomes a `Draft` (what the message says, made safe for headers). The stdlib `email` package
 builds the reference message from it (`reference_message`); the server writes the same message directly
-(`mockserver.mimewriter`), which the property tests hold to the reference. Client-supplied messages
+(`mockserver.mail.mimewriter`), which the property tests hold to the reference. Client-supplied messages
 (RelayMessage, the outbox) are parsed with the stdlib.
 """
 
@@ -224,7 +224,7 @@ class Draft:
     """Everything that decides an outgoing message, already made safe for headers.
 
     Built once per mail from the request; the stdlib reference (`reference_message`) and the direct writer
-    (`mockserver.mimewriter`) both write it, and the property tests hold them to the same result.
+    (`mockserver.mail.mimewriter`) both write it, and the property tests hold them to the same result.
     Bcc stays in the headers, as in the copy a client keeps in Sent Items; SMTP delivery removes it.
     """
 

@@ -19,9 +19,9 @@ from connexion.validators import AbstractRequestBodyValidator, AbstractResponseB
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope
 
-from mockserver import forms, problems, spec
+from mockserver.contract import forms, problems, spec
 from mockserver.formats.base64text import base64_text
-from mockserver.xmlcodec import XmlBodyError, XmlCodec
+from mockserver.contract.xmlcodec import XmlBodyError, XmlCodec
 
 BODY_KEY = "mockserver.body"
 RAW_BODY_KEY = "mockserver.raw_body"
@@ -320,7 +320,7 @@ class XmlBodyValidator(JsonBodyValidator):
 
 
 class FormBodyValidator(JsonBodyValidator):
-    """application/x-www-form-urlencoded, read with ASP.NET's bracket notation (see mockserver.forms)."""
+    """application/x-www-form-urlencoded, read with ASP.NET's bracket notation (see mockserver.contract.forms)."""
 
     allows_empty = True
 

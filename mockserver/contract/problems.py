@@ -22,9 +22,9 @@ from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from mockserver import spec
-from mockserver.negotiation import negotiate
-from mockserver.xmlcodec import XmlCodec
+from mockserver.contract import spec
+from mockserver.contract.negotiation import negotiate
+from mockserver.contract.xmlcodec import XmlCodec
 
 logger = logging.getLogger("mockserver")
 XML = XmlCodec(spec.resolve)

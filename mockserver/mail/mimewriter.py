@@ -28,7 +28,7 @@ from email import quoprimime
 from email.headerregistry import Address
 from email.utils import format_datetime
 
-from mockserver.mime import _IMPORTANCE, _X_PRIORITY, MSG_ID, Attachment, Draft, Written, reference_message
+from mockserver.mail.mime import _IMPORTANCE, _X_PRIORITY, MSG_ID, Attachment, Draft, Written, reference_message
 
 LINE = 78  # policy.SMTP.max_line_length: lines are folded to this where they can be
 MAX_LINE = 998  # RFC 5322 §2.1.1: never longer
