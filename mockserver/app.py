@@ -22,11 +22,11 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mockserver import auth, handlers, lean
+from mockserver import auth, routing, lean
 from mockserver.contract import bodies, problems, spec
 from mockserver.mail import ingest
 from mockserver.mail.delivery import SINK
-from mockserver.gws_session import GwsSessionMiddleware
+from mockserver.genesys.sessions import GwsSessionMiddleware
 from mockserver.runtime import Runtime
 from mockserver.settings import Settings
 from mockserver.mail.sink import Sink
@@ -182,7 +182,7 @@ def create_app(settings: Settings | None = None) -> connexion.AsyncApp:
     # most of the start-up time. A copy each, because Connexion fills in defaults in the dict it is given.
     app.add_api(
         copy.deepcopy(spec.load(spec.EMAIL_API)),
-        resolver=Resolver(function_resolver=handlers.resolve),
+        resolver=Resolver(function_resolver=routing.resolve),
         validate_responses=runtime.settings.validate_responses,
         strict_validation=False,
         validator_map=VALIDATOR_MAP,
@@ -192,7 +192,7 @@ def create_app(settings: Settings | None = None) -> connexion.AsyncApp:
     # through to the next API.
     app.add_api(
         copy.deepcopy(spec.load(spec.CONTROL_API)),
-        resolver=Resolver(function_resolver=handlers.resolve),
+        resolver=Resolver(function_resolver=routing.resolve),
         validate_responses=runtime.settings.validate_responses,
         strict_validation=False,
         validator_map=VALIDATOR_MAP,

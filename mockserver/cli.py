@@ -9,7 +9,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from mockserver import __version__, examples, proxy
+from mockserver import __version__
+from mockserver.tools import examples, proxy
 from mockserver.settings import ENV_PREFIX, Settings
 
 # Held CometD connects (up to --bayeux-timeout) must not keep a stopping server up.
@@ -211,7 +212,7 @@ def _add_conformance_options(parser: argparse.ArgumentParser) -> None:
 def conformance(args: argparse.Namespace) -> int:
     import json
 
-    from mockserver import campaign
+    from mockserver.tools import campaign
 
     if args.max_examples < 1:
         raise ValueError("--max-examples must be at least 1")

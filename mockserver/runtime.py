@@ -9,14 +9,15 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from mockserver import bayeux, controls, gws_notify
+from mockserver.genesys import bayeux, notify
+from mockserver import controls
 from mockserver.contract import spec
 from mockserver.controls import ChaosRule, Latency, parse_chaos
 from mockserver.mail.delivery import Endpoint
-from mockserver.directory import Directory
+from mockserver.superoffice.directory import Directory
 from mockserver.formats.dotnet import DotNetDateTime
 from mockserver.fakes import FakerPool, Gen
-from mockserver.gws_session import Sessions
+from mockserver.genesys.sessions import Sessions
 from mockserver.mail.ingest import Courier, Listener, Submission
 from mockserver.formats.locales import NO_LANGUAGE, Texts
 from mockserver.mail.outbox import Outbox
@@ -60,7 +61,7 @@ class Runtime:
         # The most recent accepted mails of this process, newest last (the outbox is the durable record).
         self.accepted: collections.deque[Submission] = collections.deque(maxlen=ACCEPTED_KEPT)
         # Told about every background delivery's outcome (the GWS notifications listen here).
-        self.listeners: list[Listener] = [gws_notify.listener_for(self)]
+        self.listeners: list[Listener] = [notify.listener_for(self)]
         self.tasks: set[asyncio.Task[None]] = set()
         # Background deliveries, one courier (queue and open sessions) per SMTP server.
         self.couriers: dict[Endpoint, Courier] = {}

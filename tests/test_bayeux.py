@@ -22,10 +22,10 @@ from starlette.testclient import TestClient
 
 from mockserver import create_app
 from mockserver.app import runtime_of
-from mockserver.bayeux import channel_matches
+from mockserver.genesys.bayeux import channel_matches
 from mockserver.mail.outbox import Filters
 from mockserver.settings import Settings
-from mockserver.testing import RunningMock, running_mock
+from mockserver.tools.testing import RunningMock, running_mock
 from tests.conftest import AUTH, BASIC, GWS_SEND, basic, gws_login, mock_settings
 from tests.support import connect_message, handshake_message, subscribe_message
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mockserver import carriers
+from mockserver.superoffice import carriers
 from mockserver.call import Call
 from mockserver.formats.dotnet import DotNetDateTime
 from mockserver.runtime import Runtime

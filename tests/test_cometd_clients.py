@@ -21,7 +21,7 @@ import pytest
 from aiocometd_ng import Client, ConnectionType, Extension
 from aiocometd_ng.exceptions import ServerError
 
-from mockserver.testing import RunningMock, running_mock
+from mockserver.tools.testing import RunningMock, running_mock
 from tests.conftest import AUTH, GWS_SEND, mock_settings
 
 JS_DIR = Path(__file__).parent / "js"

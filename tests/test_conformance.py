@@ -19,7 +19,7 @@ from schemathesis import GenerationMode
 from schemathesis.core.failures import Failure, FailureGroup
 
 from mockserver import create_app
-from mockserver.conformance import call_and_validate, gws_session_headers
+from mockserver.tools.conformance import call_and_validate, gws_session_headers
 from tests.conftest import basic, mock_settings
 from tests.servers import Dovecot, smtp_server
 

@@ -10,8 +10,9 @@ from xml.etree import ElementTree
 
 import pytest
 
-from mockserver import campaign, cli
-from mockserver.testing import running_mock, serving
+from mockserver.tools import campaign
+from mockserver import cli
+from mockserver.tools.testing import running_mock, serving
 from tests.broken import BROKEN, GWS_PASSWORD, GWS_USER, SO_PASSWORD, SO_USER, Broken, server_settings
 from tests.servers import smtp_server
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mockserver.directory import Directory
+from mockserver.superoffice.directory import Directory
 
 
 def test_same_address_same_person_case_insensitively() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mockserver import examples
+from mockserver.tools import examples
 from mockserver.contract import spec, wire
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "examples"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from mockserver import gws_notify
+from mockserver.genesys import notify
 from mockserver.mail import mime
 from mockserver.mail.ingest import Notice, Outcome, Submission
 from mockserver.mail.outbox import FAILED, NOT_SENT, SENT
@@ -29,7 +29,7 @@ EMAIL: dict[str, Any] = {
 
 def submission(email: dict[str, Any] | None = None, **overrides: Any) -> Submission:
     values: dict[str, Any] = {
-        "operation": gws_notify.SEND_OPERATION,
+        "operation": notify.SEND_OPERATION,
         "message_id": "<m@gplus>",
         "envelope_from": "htcc@gplus-w2k3-gf80",
         "recipients": ["qwerty@gplus-w2k3-gf80"],
@@ -52,16 +52,16 @@ def submission(email: dict[str, Any] | None = None, **overrides: Any) -> Submiss
 
 
 def test_ucs_ids_look_like_universal_contact_server_ids() -> None:
-    found = gws_notify.ucs_id(1, "qwerty@gplus-w2k3-gf80")
+    found = notify.ucs_id(1, "qwerty@gplus-w2k3-gf80")
     assert len(found) == 16 and found.startswith("0000")
     assert set(found) <= set(string.digits + string.ascii_letters)
 
 
 def test_ucs_ids_are_stable_per_key_within_a_run() -> None:
-    assert gws_notify.ucs_id(1, "a@x") == gws_notify.ucs_id(1, "a@x")
-    assert gws_notify.ucs_id(1, "a@x") != gws_notify.ucs_id(1, "b@x")
-    assert gws_notify.ucs_id(1, "a@x") != gws_notify.ucs_id(2, "a@x")
-    assert len({gws_notify.ucs_id(1, f"user{n}@x") for n in range(500)}) == 500
+    assert notify.ucs_id(1, "a@x") == notify.ucs_id(1, "a@x")
+    assert notify.ucs_id(1, "a@x") != notify.ucs_id(1, "b@x")
+    assert notify.ucs_id(1, "a@x") != notify.ucs_id(2, "a@x")
+    assert len({notify.ucs_id(1, f"user{n}@x") for n in range(500)}) == 500
 
 
 # -- state_change -----------------------------------------------------------------------------------------------
@@ -69,7 +69,7 @@ def test_ucs_ids_are_stable_per_key_within_a_run() -> None:
 
 @pytest.mark.parametrize("status", [SENT, NOT_SENT])
 def test_a_sent_mail_is_a_status_change_to_sent_with_no_capabilities_left(status: str) -> None:
-    data = gws_notify.state_change(submission(), Outcome(1, status), run_seed=5)
+    data = notify.state_change(submission(), Outcome(1, status), run_seed=5)
     assert list(data) == ["referenceId", "notificationType", "messageType", "email"]
     assert data["referenceId"] == 26
     assert data["notificationType"] == "StatusChange" and data["messageType"] == "EmailStateChangeMessage"
@@ -95,7 +95,7 @@ def test_a_sent_mail_is_a_status_change_to_sent_with_no_capabilities_left(status
     assert email["from"] == EMAIL["from"] and email["subject"] == "HelloEmail" and email["body"] == EMAIL["body"]
     assert email["mime"] == "text/html" and email["emailType"] == "Outbound"
     assert email["userData"] == {
-        "ContactId": gws_notify.ucs_id(5, "qwerty@gplus-w2k3-gf80"),
+        "ContactId": notify.ucs_id(5, "qwerty@gplus-w2k3-gf80"),
         "FromAddress": "qwerty@gplus-w2k3-gf80",
         "Mailbox": "htcc@gplus-w2k3-gf80",
         "Subject": "HelloEmail",
@@ -105,42 +105,42 @@ def test_a_sent_mail_is_a_status_change_to_sent_with_no_capabilities_left(status
 
 def test_a_failed_mail_is_an_error_and_stays_a_draft_the_agent_can_send_again() -> None:
     outcome = Outcome(1, FAILED, error="smtp://127.0.0.1:25: ConnectionRefusedError")
-    data = gws_notify.state_change(submission(), outcome, run_seed=5)
+    data = notify.state_change(submission(), outcome, run_seed=5)
     assert list(data) == ["referenceId", "notificationType", "messageType", "email", "errorMessage"]
     assert data["notificationType"] == "Error" and data["referenceId"] == 26
     assert data["errorMessage"] == "smtp://127.0.0.1:25: ConnectionRefusedError"
     assert data["email"]["state"] == "Composing"
     assert (
-        data["email"]["capabilities"] == gws_notify.COMPOSING_CAPABILITIES
-        and "Send" in gws_notify.COMPOSING_CAPABILITIES
+        data["email"]["capabilities"] == notify.COMPOSING_CAPABILITIES
+        and "Send" in notify.COMPOSING_CAPABILITIES
     )
     data["email"]["capabilities"].clear()
-    assert "Send" in gws_notify.COMPOSING_CAPABILITIES  # each notification has its own list
+    assert "Send" in notify.COMPOSING_CAPABILITIES  # each notification has its own list
 
 
 def test_an_error_without_a_reason_still_says_what_happened() -> None:
-    data = gws_notify.state_change(submission(), Outcome(1, FAILED), run_seed=5)
+    data = notify.state_change(submission(), Outcome(1, FAILED), run_seed=5)
     assert data["errorMessage"] == "The e-mail could not be sent."
 
 
 def test_only_what_the_request_had_is_reported() -> None:
     email = {"to": ["kari@fjordtech.no"], "from": "ops@nordlys.no", "bodyAsPlainText": "Hei", "mime": "text/plain"}
-    data = gws_notify.state_change(submission(email), Outcome(1, SENT), run_seed=5)["email"]
+    data = notify.state_change(submission(email), Outcome(1, SENT), run_seed=5)["email"]
     assert "cc" not in data and "bcc" not in data and "subject" not in data and "body" not in data
     assert data["bodyAsPlainText"] == "Hei" and data["mime"] == "text/plain"
     assert data["userData"]["Subject"] == ""
     empty_lists = {**email, "cc": [], "bcc": None}
-    assert "cc" not in gws_notify.state_change(submission(empty_lists), Outcome(1, SENT), run_seed=5)["email"]
+    assert "cc" not in notify.state_change(submission(empty_lists), Outcome(1, SENT), run_seed=5)["email"]
 
 
 def test_without_recipients_the_contact_is_the_interaction() -> None:
-    data = gws_notify.state_change(submission({"from": "ops@nordlys.no"}), Outcome(1, SENT), run_seed=5)["email"]
+    data = notify.state_change(submission({"from": "ops@nordlys.no"}), Outcome(1, SENT), run_seed=5)["email"]
     assert data["to"] == [] and data["userData"]["FromAddress"] == ""
-    assert data["userData"]["ContactId"] == gws_notify.ucs_id(5, INTERACTION)
+    assert data["userData"]["ContactId"] == notify.ucs_id(5, INTERACTION)
 
 
 def test_without_a_notice_the_uri_is_relative() -> None:
-    data = gws_notify.state_change(submission(notice=None), Outcome(1, SENT), run_seed=5)
+    data = notify.state_change(submission(notice=None), Outcome(1, SENT), run_seed=5)
     assert data["email"]["uri"] == f"/api/v2/email/{INTERACTION}"
 
 
@@ -183,7 +183,7 @@ def notify(runtime: Runtime, sub: Submission, outcome: Outcome) -> None:
     """What ingest does with a background outcome: hand it to the runtime's GWS listener."""
 
     async def run() -> None:
-        await gws_notify.listener_for(runtime)(sub, outcome)
+        await notify.listener_for(runtime)(sub, outcome)
 
     asyncio.run(run())
 
@@ -193,8 +193,8 @@ def test_the_listener_publishes_the_outcome_to_the_sending_user_only() -> None:
     mine, theirs = subscribe(runtime, "agent"), subscribe(runtime, "other")
     notify(runtime, submission(), Outcome(1, SENT))
     [event] = events(runtime, "agent", mine)
-    assert event["channel"] == gws_notify.EMAILS_CHANNEL
-    assert event["data"] == gws_notify.state_change(submission(), Outcome(1, SENT), runtime.run_seed)
+    assert event["channel"] == notify.EMAILS_CHANNEL
+    assert event["data"] == notify.state_change(submission(), Outcome(1, SENT), runtime.run_seed)
     assert events(runtime, "other", theirs) == []
 
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from mockserver.testing import RunningMock, running_mock
+from mockserver.tools.testing import RunningMock, running_mock
 from tests.conftest import AUTH, SEND, mock_settings
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -20,7 +20,7 @@ from mockserver.mail.ingest import Notice, Outcome, Submission, without_secrets
 from mockserver.mail.outbox import FAILED, NOT_SENT, QUEUED, SENT, Filters, Outbox
 from mockserver.runtime import Runtime
 from mockserver.mail.sink import Sink
-from mockserver.testing import free_port
+from mockserver.tools.testing import free_port
 from tests.conftest import mock_settings
 
 # -- without_secrets --------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from tests.conftest import AUTH, GWS_SEND, SEND, mock_settings
 
 NOTIFY = "/api/v2/notifications"
 CONTROL = "/_mock/outbox"
-SECRET = "secret-token-4711 at /srv/app/mockserver/handlers/email_agent.py line 42"
+SECRET = "secret-token-4711 at /srv/app/mockserver/superoffice/handlers.py line 42"
 
 
 def render(exc: Exception, path: str, accept: str | None = None, **kwargs: Any) -> tuple[int, Any, dict[str, str]]:

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-import mockserver.conformance  # noqa: F401 - form bodies in bracket notation, XML responses read back
+import mockserver.tools.conformance  # noqa: F401 - form bodies in bracket notation, XML responses read back
 from mockserver import create_app
 from mockserver.contract import spec
 from mockserver.contract.xmlcodec import XmlCodec, xml_safe

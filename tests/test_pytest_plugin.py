@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from mockserver.mail.outbox import Filters
-from mockserver.pytest_plugin import MailNotFound, MockServer, Outbox
-from mockserver.testing import running_mock
+from mockserver.tools.pytest_plugin import MailNotFound, MockServer, Outbox
+from mockserver.tools.testing import running_mock
 from tests.conftest import AUTH, RELAY, SEND, mock_settings
 
 README = Path(__file__).resolve().parent.parent / "README.md"

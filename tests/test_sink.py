@@ -15,7 +15,7 @@ import pytest
 from mockserver import create_app
 from mockserver.mail.outbox import Outbox
 from mockserver.mail.sink import Sink, is_listening
-from mockserver.testing import free_port
+from mockserver.tools.testing import free_port
 from tests.conftest import AUTH, SEND, mock_settings
 from tests.support import delivered
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from openapi_spec_validator import validate
 
-from mockserver import handlers
+from mockserver import routing
 from mockserver.contract import spec
 from mockserver.contract.bodies import to_json_schema
 
@@ -63,20 +63,20 @@ def test_four_vendor_operations_are_described() -> None:
 
 @pytest.mark.parametrize(("path", "method", "operation"), operations(), ids=lambda v: v if isinstance(v, str) else "")
 def test_every_operation_resolves_to_a_real_async_handler(path: str, method: str, operation: dict[str, Any]) -> None:
-    handler = handlers.resolve(operation["operationId"])
+    handler = routing.resolve(operation["operationId"])
     assert inspect.iscoroutinefunction(handler)
-    assert handler.__module__.startswith("mockserver.handlers.")
+    assert handler.__module__ in routing.MODULES.values()
     assert operation.get("security"), f"{method.upper()} {path} declares no security"
     assert operation.get("summary")
     assert operation.get("description")
 
 
 def test_handler_names_follow_operation_ids() -> None:
-    assert handlers.function_name("v1EMailAgent_SendEMails") == ("mockserver.handlers.email_agent", "send_emails")
-    assert handlers.function_name("v1EMailAgent_SaveToMailServer")[1] == "save_to_mail_server"
-    assert handlers.function_name("gwsEmail_Send") == ("mockserver.handlers.gws_email", "send")
+    assert routing.function_name("v1EMailAgent_SendEMails") == ("mockserver.superoffice.handlers", "send_emails")
+    assert routing.function_name("v1EMailAgent_SaveToMailServer")[1] == "save_to_mail_server"
+    assert routing.function_name("gwsEmail_Send") == ("mockserver.genesys.handlers.emails", "send")
     with pytest.raises(LookupError):
-        handlers.function_name("unknownPrefix_Thing")
+        routing.function_name("unknownPrefix_Thing")
 
 
 def examples() -> list[tuple[str, str, Any]]:

@@ -15,7 +15,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from mockserver import create_app
-from mockserver.testing import running_mock
+from mockserver.tools.testing import running_mock
 from tests.conftest import AUTH, GWS_SEND, RELAY, SEND, gws_login, mock_settings
 
 

@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from mockserver import create_app
 from mockserver.app import runtime_of
-from mockserver.testing import running_mock
+from mockserver.tools.testing import running_mock
 from tests.conftest import AUTH, USER, basic, gws_login, mock_settings
 from tests.support import connect_message, handshake_message, subscribe_message
 

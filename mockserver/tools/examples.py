@@ -57,8 +57,8 @@ import httpx
 from starlette.types import ASGIApp, Message
 
 from mockserver.contract import spec
-from mockserver.gws_notify import EMAILS_CHANNEL
-from mockserver.gws_session import CSRF_TOKEN, SESSION_COOKIE
+from mockserver.genesys.notify import EMAILS_CHANNEL
+from mockserver.genesys.sessions import CSRF_TOKEN, SESSION_COOKIE
 from mockserver.contract.problems import BAYEUX_PATH
 from mockserver.settings import Settings
 from mockserver.contract.xmlcodec import XmlCodec

@@ -1,7 +1,7 @@
 """The CometD (Bayeux) endpoint of Genesys Web Services, `/api/v2/notifications`.
 
 The JavaScript CometD client appends the message type to the URL (`/handshake`, `/connect`, `/disconnect`,
-and a bare `/` for the rest); all of them are the same endpoint. The protocol is mockserver.bayeux's.
+and a bare `/` for the rest); all of them are the same endpoint. The protocol is mockserver.genesys.bayeux's.
 """
 
 from __future__ import annotations

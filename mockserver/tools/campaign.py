@@ -4,7 +4,7 @@ The campaign is generated once, before anything is sent: the contract's own exam
 negative cases per operation, each drawn with a seed derived from the run seed and the operation. The same
 seed therefore sends the same requests to any server, which is what makes two runs comparable (the drift
 report). Every response is judged by schemathesis' own checks, under their schemathesis names, plus
-`select_honoured` (the vendor's `$select`), with XML responses really validated (mockserver.conformance
+`select_honoured` (the vendor's `$select`), with XML responses really validated (mockserver.tools.conformance
 registers the deserializer).
 """
 
@@ -27,7 +27,8 @@ from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.core.result import Err
 
-from mockserver import __version__, conformance
+from mockserver import __version__
+from mockserver.tools import conformance
 from mockserver.contract import spec, wire
 
 MODES = ("examples", "mutations", "positive", "negative")

@@ -188,7 +188,7 @@ def _settings(config: pytest.Config) -> Settings:
     if relay:
         values["smtp_relay"] = relay
     if values["delivery"] == "sink":
-        from mockserver.testing import free_port
+        from mockserver.tools.testing import free_port
 
         # The sink's default port (1025) would make two test sessions on one machine collide.
         values["sink_port"] = free_port()
@@ -206,7 +206,7 @@ def mockserver(pytestconfig: pytest.Config) -> Iterator[MockServer]:
                 # Connexion and Starlette warn about their own dependencies on import; a user's suite that turns
                 # warnings into errors must not fail for what it cannot change.
                 warnings.simplefilter("ignore")
-                from mockserver.testing import running_mock
+                from mockserver.tools.testing import running_mock
 
             settings = _settings(pytestconfig)
             url = stack.enter_context(running_mock(settings)).base_url

@@ -8,7 +8,7 @@ from typing import Any
 from connexion import context as cx
 from starlette.responses import Response
 
-from mockserver import carriers
+from mockserver.superoffice import carriers
 from mockserver.mail import delivery, ingest, mime, mimewriter
 from mockserver.contract import problems
 from mockserver.contract.bodies import RUNTIME_KEY

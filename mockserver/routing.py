@@ -1,4 +1,7 @@
-"""Handlers, one module per vendor API; operationIds name them (`v1EMailAgent_SendEMails` → send_emails)."""
+"""operationId → handler: each vendor API's handlers live in that vendor's package, and an operationId names
+its function (`v1EMailAgent_SendEMails` → mockserver.superoffice.handlers.send_emails).
+
+Part of the wiring: the handler modules are imported by name here, when Connexion resolves the contract."""
 
 from __future__ import annotations
 
@@ -9,11 +12,11 @@ from typing import Any
 
 # operationId prefix → handler module; the part after "_" names the function.
 MODULES = {
-    "v1EMailAgent": "mockserver.handlers.email_agent",
-    "gwsEmail": "mockserver.handlers.gws_email",
-    "gwsMe": "mockserver.handlers.gws_me",
-    "gwsNotifications": "mockserver.handlers.gws_notifications",
-    "control": "mockserver.handlers.control",
+    "v1EMailAgent": "mockserver.superoffice.handlers",
+    "gwsEmail": "mockserver.genesys.handlers.emails",
+    "gwsMe": "mockserver.genesys.handlers.me",
+    "gwsNotifications": "mockserver.genesys.handlers.notifications",
+    "control": "mockserver.control.handlers",
 }
 
 

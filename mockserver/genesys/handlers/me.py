@@ -2,7 +2,7 @@
 
 A client's start-up sequence is `GET /api/v2/me` (Basic auth; opens the JSESSIONID session and returns the
 CSRF token), then `POST /api/v2/me {"operationName": "StartContactCenterSession", "channels": [...]}`,
-then the CometD handshake. The session itself is the middleware's business (mockserver.gws_session).
+then the CometD handshake. The session itself is the middleware's business (mockserver.genesys.sessions).
 """
 
 from __future__ import annotations
