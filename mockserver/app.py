@@ -96,7 +96,7 @@ async def _checkpoints(runtime: Runtime) -> None:
     """The outbox's WAL copied back into its database every second, in a thread, off the request path."""
     while True:
         await asyncio.sleep(CHECKPOINT_SECONDS)
-        await asyncio.to_thread(runtime.outbox.checkpoint)
+        await asyncio.to_thread(runtime.mail.outbox.checkpoint)
 
 
 def lifespan_for(runtime: Runtime) -> object:
@@ -105,10 +105,10 @@ def lifespan_for(runtime: Runtime) -> object:
 
     @asynccontextmanager
     async def lifespan(app: object) -> AsyncIterator[None]:
-        runtime.outbox.mark_interrupted()
+        runtime.mail.outbox.mark_interrupted()
         sink = None
         if runtime.settings.delivery == SINK:
-            sink = Sink(runtime.settings.sink_host, runtime.settings.sink_port, runtime.outbox)
+            sink = Sink(runtime.settings.sink_host, runtime.settings.sink_port, runtime.mail.outbox)
             if not sink.start():
                 sink = None
         loop = asyncio.get_running_loop()
@@ -119,7 +119,7 @@ def lifespan_for(runtime: Runtime) -> object:
         finally:
             sweeper.cancel()
             checkpoints.cancel()
-            await ingest.settle(runtime)
+            await ingest.settle(runtime.mail)
             if sink is not None:
                 sink.stop()
 

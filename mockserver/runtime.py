@@ -2,32 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-import collections
-from collections.abc import Coroutine
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from mockserver.genesys import bayeux, notify
 from mockserver import controls
 from mockserver.contract import spec
 from mockserver.controls import ChaosRule, Latency, parse_chaos
-from mockserver.mail.delivery import Endpoint
 from mockserver.superoffice.directory import Directory
 from mockserver.formats.dotnet import DotNetDateTime
 from mockserver.fakes import FakerPool, Gen
 from mockserver.genesys.sessions import Sessions
-from mockserver.mail.ingest import Courier, Listener, Submission
+from mockserver.mail.ingest import Mailroom
 from mockserver.formats.locales import NO_LANGUAGE, Texts
 from mockserver.mail.outbox import Outbox
 from mockserver.settings import Settings
 from mockserver.contract.xmlcodec import XmlCodec
-
-# A kept submission holds its whole message, attachments included: a thousand 1 MB mails kept for inspection
-# were gigabytes of RSS. The outbox is the record; this is only for looking at the latest ones in-process.
-ACCEPTED_KEPT = 8
-
 
 class Runtime:
     """Everything an app instance shares between requests.
@@ -48,35 +38,19 @@ class Runtime:
         self.frozen_now = (
             DotNetDateTime.parse(self.settings.frozen_time, self.base_zone) if self.settings.deterministic else None
         )
-        self.outbox = Outbox(self.settings.outbox)
-        self.sessions = Sessions(self.outbox, self.settings.gws_session_minutes * 60)
+        # The outbox, delivery and its background work: what mail/ingest needs, handed to it as one value.
+        self.mail = Mailroom(Outbox(self.settings.outbox), self.settings.delivery_options())
+        self.sessions = Sessions(self.mail.outbox, self.settings.gws_session_minutes * 60)
         self.bayeux = bayeux.Bayeux(
-            self.outbox,
+            self.mail.outbox,
             bayeux.Config(
                 timeout_ms=self.settings.bayeux_timeout,
                 max_interval_ms=self.settings.bayeux_max_interval,
                 max_queue=self.settings.bayeux_max_queue,
             ),
         )
-        # The most recent accepted mails of this process, newest last (the outbox is the durable record).
-        self.accepted: collections.deque[Submission] = collections.deque(maxlen=ACCEPTED_KEPT)
-        # Told about every background delivery's outcome (the GWS notifications listen here).
-        self.listeners: list[Listener] = [notify.listener_for(self)]
-        self.tasks: set[asyncio.Task[None]] = set()
-        # Background deliveries, one courier (queue and open sessions) per SMTP server.
-        self.couriers: dict[Endpoint, Courier] = {}
-
-    def courier(self, endpoint: Endpoint) -> Courier:
-        found = self.couriers.get(endpoint)
-        if found is None:
-            found = self.couriers[endpoint] = Courier(self, endpoint)
-        return found
-
-    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run work in the background, kept referenced until done (asyncio only keeps weak references)."""
-        task = asyncio.get_running_loop().create_task(work)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        # Told about every background delivery's outcome.
+        self.mail.listeners.append(notify.listener_for(self))
 
     @staticmethod
     def _checked_chaos(rules: tuple[ChaosRule, ...]) -> tuple[ChaosRule, ...]:

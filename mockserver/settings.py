@@ -7,10 +7,13 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mockserver.formats.dotnet import DotNetDateTime
+
+if TYPE_CHECKING:
+    from mockserver.mail.delivery import DeliveryOptions
 
 ENV_PREFIX = "MOCKSERVER_"
 
@@ -152,6 +155,23 @@ class Settings:
         if self.run_seed is not None:
             return self.run_seed
         raise RuntimeError("settings have no seed; call with_run_seed() first")
+
+    def delivery_options(self) -> DeliveryOptions:
+        """What the mail pipeline's delivery reads of these settings."""
+        # Imported here: delivery pulls in the SMTP and IMAP clients, and settings must stay cheap to import.
+        from mockserver.mail.delivery import DeliveryOptions
+
+        return DeliveryOptions(
+            mode=self.delivery,
+            sink_host=self.sink_host,
+            sink_port=self.sink_port,
+            smtp_relay=self.smtp_relay,
+            smtp_allow=self.smtp_allow,
+            smtp_timeout=self.smtp_timeout,
+            imap_url=self.imap_url,
+            imap_timeout=self.imap_timeout,
+            tls_ca_file=self.tls_ca_file,
+        )
 
     def with_run_seed(self) -> Settings:
         """These settings with a per-run seed, shared by every worker so that an address means the same

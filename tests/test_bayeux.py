@@ -346,7 +346,7 @@ def test_the_error_path_can_be_rehearsed(app_client: TestClient) -> None:
     assert data["notificationType"] == "Error" and data["referenceId"] == sent.json()["referenceId"]
     assert "refused" in data["errorMessage"]
     assert data["email"]["state"] == "Composing" and "Send" in data["email"]["capabilities"]
-    row = runtime_of(app_client.app).outbox.find(Filters())[0].values  # type: ignore[arg-type]
+    row = runtime_of(app_client.app).mail.outbox.find(Filters())[0].values  # type: ignore[arg-type]
     assert row["status"] == "failed" and row["error"] == data["errorMessage"]  # the journal says the same
 
 

@@ -131,10 +131,10 @@ def test_no_mail_is_accepted_for_a_client_that_cannot_read_the_answer_or_asked_f
     response = client.post(SEND, json=BODY, headers={**AUTH, **headers, "X-Mock-Namespace": namespace})
     assert response.status_code == status, response.text
     runtime = runtime_of(client.app)
-    assert runtime.outbox.count(Filters(namespace=namespace)) == 0
-    assert not [s for s in runtime.accepted if s.namespace == namespace]
+    assert runtime.mail.outbox.count(Filters(namespace=namespace)) == 0
+    assert not [s for s in runtime.mail.accepted if s.namespace == namespace]
     control = client.post(SEND, json=BODY, headers={**AUTH, "X-Mock-Namespace": namespace})
-    assert control.status_code == 200 and runtime.outbox.count(Filters(namespace=namespace)) == 1
+    assert control.status_code == 200 and runtime.mail.outbox.count(Filters(namespace=namespace)) == 1
 
 
 def test_an_undocumented_status_names_the_documented_ones(client: TestClient) -> None:
@@ -188,7 +188,7 @@ def test_namespace_is_trimmed_and_bounded() -> None:
 def test_namespace_reaches_the_outbox(client: TestClient) -> None:
     send(client, **{"X-Mock-Namespace": " " + "k" * 250})
     runtime = runtime_of(client.app)
-    assert runtime.outbox.count(Filters(namespace="k" * 200)) == 1
+    assert runtime.mail.outbox.count(Filters(namespace="k" * 200)) == 1
 
 
 def test_parse_datetime_keeps_what_it_cannot_read() -> None:

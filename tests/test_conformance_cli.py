@@ -67,7 +67,7 @@ def test_the_real_delivery_mode_passes(plan: campaign.Campaign) -> None:
         with running_mock(settings) as mock:
             report = plan.run(mock.base_url, AUTH)
             # Mail really went out over SMTP (GWS Send delivers in the background: let it finish).
-            outbox = mock.runtime.outbox
+            outbox = mock.runtime.mail.outbox
     assert not report.failed, explain(report)
     assert received, "nothing reached the SMTP server"
     assert outbox.count(campaign_filters()) > 0

@@ -82,7 +82,7 @@ def test_a_forced_error_sends_nothing() -> None:
     with app.test_client() as client:
         client.post(SEND, json=BODY, headers={**AUTH, "Prefer": "code=500"})
         client.post(SEND + "?__code=200", json=BODY, headers=AUTH)
-    assert len(runtime_of(app).accepted) == 1
+    assert len(runtime_of(app).mail.accepted) == 1
 
 
 def test_undocumented_code_and_unknown_example_are_clear_400s(client: TestClient) -> None:

@@ -14,7 +14,7 @@ import pytest
 from mockserver import create_app
 from mockserver.contract import spec
 from mockserver.app import runtime_of
-from mockserver.mail.delivery import Endpoint, Plan, deliverable, is_allowed, plan_relay, plan_send, split_server
+from mockserver.mail.delivery import DeliveryOptions, Endpoint, Plan, deliverable, is_allowed, plan_relay, plan_send, split_server
 from mockserver.mail.outbox import Filters
 from mockserver.settings import Settings
 from tests.conftest import AUTH, GWS_SEND, RELAY, SAVE, SEND, gws_login, mock_settings
@@ -92,21 +92,25 @@ def test_allowlist_is_loopback_by_default() -> None:
     assert is_allowed("mail.test", ("loopback", "mail.test"))
 
 
+def options(**values: Any) -> DeliveryOptions:
+    return mock_settings(**values).delivery_options()
+
+
 def test_plans_per_mode() -> None:
-    assert plan_send(mock_settings(), None, None, None).empty
-    sink = plan_send(mock_settings(delivery="sink", sink_port=2525), {"ServerName": "smtp.gmail.com"}, None, None)
+    assert plan_send(options(), None, None, None).empty
+    sink = plan_send(options(delivery="sink", sink_port=2525), {"ServerName": "smtp.gmail.com"}, None, None)
     assert sink.smtp == Endpoint("smtp", "127.0.0.1", 2525)  # the sink captures everything, whatever is named
     refused = plan_send(
-        mock_settings(delivery="smtp"), {"ServerName": "smtp.gmail.com:587", "UseSSL": True}, None, None
+        options(delivery="smtp"), {"ServerName": "smtp.gmail.com:587", "UseSSL": True}, None, None
     )
     assert refused.refused is not None and "smtp.gmail.com" in refused.refused
     named = plan_send(
-        mock_settings(delivery="smtp"), {"ServerName": "127.0.0.1:465", "UseSSL": True, "UserName": "u"}, None, None
+        options(delivery="smtp"), {"ServerName": "127.0.0.1:465", "UseSSL": True, "UserName": "u"}, None, None
     )
     assert named.smtp is not None and (named.smtp.port, named.smtp.tls, named.smtp.username) == (465, "implicit", "u")
-    relay = plan_relay(mock_settings(delivery="smtp"), {"ServerName": "localhost", "Port": 2526, "UseSSL": True})
+    relay = plan_relay(options(delivery="smtp"), {"ServerName": "localhost", "Port": 2526, "UseSSL": True})
     assert relay.smtp is not None and (relay.smtp.port, relay.smtp.tls) == (2526, "starttls")
-    assert plan_relay(mock_settings(delivery="smtp"), None).refused is not None
+    assert plan_relay(options(delivery="smtp"), None).refused is not None
 
 
 def test_endpoints_never_show_passwords() -> None:
@@ -115,6 +119,7 @@ def test_endpoints_never_show_passwords() -> None:
     assert "hemmelig" not in repr(
         mock_settings(imap_url="imap://anna:hemmelig@127.0.0.1", smtp_relay="smtp://u:hemmelig@x")
     )
+    assert "hemmelig" not in repr(options(imap_url="imap://anna:hemmelig@127.0.0.1", smtp_relay="smtp://u:hemmelig@x"))
 
 
 def test_deliverable_keeps_addresses_a_server_can_take() -> None:
@@ -149,10 +154,10 @@ def test_send_emails_delivers_the_mime_message_over_smtp() -> None:
     assert attachments["rapport.pdf"].get_content() == PDF  # byte for byte
     assert attachments["logo.png"].get_content() == PNG
     assert attachments["logo.png"]["Content-ID"] == "<logo>"
-    row = runtime_of(app).outbox.find(Filters())[0].values
+    row = runtime_of(app).mail.outbox.find(Filters())[0].values
     assert row["status"] == "sent" and row["smtp_target"] == f"smtp://127.0.0.1:{port}"
     assert row["message_id"] == out["MessageID"]
-    stored = parse(runtime_of(app).outbox.get("", row["id"]).values["raw"])  # type: ignore[union-attr]
+    stored = parse(runtime_of(app).mail.outbox.get("", row["id"]).values["raw"])  # type: ignore[union-attr]
     assert stored["Bcc"].addresses[0].addr_spec == "audit@nordlys.no"  # the kept copy names them, as Sent Items does
 
 
@@ -191,7 +196,7 @@ def test_a_named_server_and_credentials_are_used() -> None:
             response = client.post(SEND, json={"Emails": [mail()], "OutgoingConnectionInfo": outgoing}, headers=AUTH)
         assert response.status_code == 200, response.text
         assert received[0].auth == ("anna", "hemmelig")
-    kept = runtime_of(app).outbox.get("", 1)
+    kept = runtime_of(app).mail.outbox.get("", 1)
     assert kept is not None and b"hemmelig" not in kept.values["request"].encode()
 
 
@@ -205,7 +210,7 @@ def test_recipients_a_server_cannot_take_are_noted_not_fatal() -> None:
         assert response.status_code == 200
         assert nobody.status_code == 200
         assert [r.rcpt_tos for r in received] == [["kari@fjordtech.no"]]
-    rows = {r.values["subject"]: r.values for r in runtime_of(app).outbox.find(Filters())}
+    rows = {r.values["subject"]: r.values for r in runtime_of(app).mail.outbox.find(Filters())}
     assert "iure" in rows["x"]["note"]
     assert "nothing sent" in rows["y"]["note"]
 
@@ -226,7 +231,7 @@ def test_smtp_faults_give_a_vendor_error_and_a_failed_row(fault: str, reason: st
         app = create_app(smtp_settings(port, smtp_timeout=1))
         with app.test_client() as client:
             response = client.post(SEND, json={"Emails": [mail()]}, headers=AUTH)
-        return response, runtime_of(app).outbox.find(Filters())
+        return response, runtime_of(app).mail.outbox.find(Filters())
 
     if fault == "down":
         response, rows = run(free_port())
@@ -273,7 +278,7 @@ def test_a_host_outside_the_allowlist_is_refused_without_a_connection() -> None:
     assert response.status_code == 403
     assert "refused" in response.json()["ErrorMessage"]
     assert external.status_code == 403
-    rows = runtime_of(app).outbox.find(Filters())
+    rows = runtime_of(app).mail.outbox.find(Filters())
     assert [r.values["status"] for r in rows] == ["failed", "failed"]
 
 
@@ -316,7 +321,7 @@ def test_a_failure_stops_the_batch_and_every_accepted_mail_is_kept() -> None:
             response = client.post(SEND, json={"Emails": emails}, headers=AUTH)
     assert response.status_code == 500
     assert [r.rcpt_tos for r in received] == [["ok@fjordtech.no"]]
-    rows = {r.values["subject"]: r.values for r in runtime_of(app).outbox.find(Filters())}
+    rows = {r.values["subject"]: r.values for r in runtime_of(app).mail.outbox.find(Filters())}
     assert {subject: row["status"] for subject, row in rows.items()} == {
         "ok@fjordtech.no": "sent",
         "bad@fjordtech.no": "failed",
@@ -340,7 +345,7 @@ def test_gws_send_delivers_in_the_background() -> None:
             while not received and time.monotonic() < deadline:
                 time.sleep(0.02)
         assert parse(received[0].data)["Subject"] == "GWS"
-    row = runtime_of(app).outbox.find(Filters())[0].values
+    row = runtime_of(app).mail.outbox.find(Filters())[0].values
     assert row["status"] == "sent" and row["reference_id"] == response.json()["referenceId"]
 
 
@@ -368,7 +373,7 @@ def test_sent_items_are_appended_over_imap_and_the_uid_is_the_server_id(imap_ser
     assert parse(stored[first["ServerId"]])["Message-ID"] == first["MessageID"]
     assert parse(stored[second["ServerId"]])["Subject"] == "to"
     assert first["FolderName"] == "Sendte elementer"
-    row = runtime_of(app).outbox.find(Filters(subject="to"))[0].values
+    row = runtime_of(app).mail.outbox.find(Filters(subject="to"))[0].values
     assert (row["imap_folder"], row["imap_uid"]) == ("Sendte elementer", second["ServerId"])
     assert "secret" not in row["imap_target"]
 
@@ -383,7 +388,7 @@ def test_save_to_mail_server_appends_to_the_associates_account(imap_server: Dove
     assert parse(drafts[draft["ServerId"]])["Message-ID"] == draft["MessageID"]
     # SuperOffice's "/" becomes the server's own separator (Dovecot's Maildir++ uses ".").
     assert list(imap_server.messages(imap_user, "Arkiv.2025")) == [archived["ServerId"]]
-    row = runtime_of(app).outbox.find(Filters())[0].values
+    row = runtime_of(app).mail.outbox.find(Filters())[0].values
     assert row["imap_folder"] == "Arkiv.2025"
 
 
@@ -401,7 +406,7 @@ def test_imap_down_is_a_vendor_error_and_a_failed_row() -> None:
         response = client.post(SAVE, json={"Email": mail()}, headers=AUTH)
     assert response.status_code == 500
     assert "Errno 111" in response.json()["ErrorMessage"]
-    assert runtime_of(app).outbox.find(Filters())[0].values["status"] == "failed"
+    assert runtime_of(app).mail.outbox.find(Filters())[0].values["status"] == "failed"
 
 
 # The embedded sink.

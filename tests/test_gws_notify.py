@@ -179,7 +179,7 @@ def events(runtime: Runtime, user: str, client_id: str) -> list[dict[str, Any]]:
     return [r for r in replies if "data" in r]
 
 
-def notify(runtime: Runtime, sub: Submission, outcome: Outcome) -> None:
+def report(runtime: Runtime, sub: Submission, outcome: Outcome) -> None:
     """What ingest does with a background outcome: hand it to the runtime's GWS listener."""
 
     async def run() -> None:
@@ -191,7 +191,7 @@ def notify(runtime: Runtime, sub: Submission, outcome: Outcome) -> None:
 def test_the_listener_publishes_the_outcome_to_the_sending_user_only() -> None:
     runtime = Runtime(mock_settings(seed=5))
     mine, theirs = subscribe(runtime, "agent"), subscribe(runtime, "other")
-    notify(runtime, submission(), Outcome(1, SENT))
+    report(runtime, submission(), Outcome(1, SENT))
     [event] = events(runtime, "agent", mine)
     assert event["channel"] == notify.EMAILS_CHANNEL
     assert event["data"] == notify.state_change(submission(), Outcome(1, SENT), runtime.run_seed)
@@ -205,7 +205,7 @@ def test_the_listener_publishes_the_outcome_to_the_sending_user_only() -> None:
 def test_the_listener_ignores_what_is_not_a_gws_send_to_report(overrides: dict[str, Any]) -> None:
     runtime = Runtime(mock_settings(seed=5))
     client_id = subscribe(runtime, "agent")
-    notify(runtime, submission(**overrides), Outcome(1, SENT))
+    report(runtime, submission(**overrides), Outcome(1, SENT))
     assert events(runtime, "agent", client_id) == []
 
 
@@ -213,7 +213,7 @@ def test_the_listener_waits_the_requested_delay() -> None:
     runtime = Runtime(mock_settings(seed=5))
     client_id = subscribe(runtime, "agent")
     started = time.monotonic()
-    notify(runtime, submission(notice=Notice("", 300)), Outcome(1, FAILED))
+    report(runtime, submission(notice=Notice("", 300)), Outcome(1, FAILED))
     assert time.monotonic() - started >= 0.3
     [event] = events(runtime, "agent", client_id)
     assert event["data"]["notificationType"] == "Error"

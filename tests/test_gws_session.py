@@ -61,7 +61,7 @@ def test_posts_without_the_sessions_token_are_refused_before_anything_else(fresh
     fresh.cookies.clear()  # the right token without its session cookie is no good either
     stolen = fresh.post(GWS_SEND, json=SEND_BODY, headers=session)
     assert (stolen.status_code, stolen.json()) == (403, CSRF_REFUSAL)
-    assert runtime_of(fresh.app).outbox.count(Filters()) == 0  # type: ignore[arg-type]  # nothing accepted
+    assert runtime_of(fresh.app).mail.outbox.count(Filters()) == 0  # type: ignore[arg-type]  # nothing accepted
 
 
 def test_the_cometd_endpoint_is_no_exception(fresh: TestClient) -> None:
@@ -95,7 +95,7 @@ def test_another_login_in_the_same_browser_gets_its_own_session(fresh: TestClien
     assert first["X-CSRF-TOKEN"] != second["X-CSRF-TOKEN"]
     response = fresh.post(GWS_SEND, json=SEND_BODY, headers=second)
     assert response.status_code == 200
-    assert runtime_of(fresh.app).accepted[-1].user == "agent2"  # type: ignore[arg-type]
+    assert runtime_of(fresh.app).mail.accepted[-1].user == "agent2"  # type: ignore[arg-type]
 
 
 def test_sessions_expire_when_idle() -> None:

@@ -16,9 +16,8 @@ import pytest
 
 from mockserver.mail import delivery, ingest, mime
 from mockserver.mail.delivery import Endpoint, Plan
-from mockserver.mail.ingest import Notice, Outcome, Submission, without_secrets
+from mockserver.mail.ingest import Mailroom, Notice, Outcome, Submission, without_secrets
 from mockserver.mail.outbox import FAILED, NOT_SENT, QUEUED, SENT, Filters, Outbox
-from mockserver.runtime import Runtime
 from mockserver.mail.sink import Sink
 from mockserver.tools.testing import free_port
 from tests.conftest import mock_settings
@@ -128,8 +127,8 @@ def test_a_relayed_text_travels_exactly_as_given() -> None:
 
 
 @pytest.fixture
-def runtime() -> Runtime:
-    return Runtime(mock_settings(seed=4))
+def mailroom() -> Mailroom:
+    return Mailroom(Outbox(":memory:"), mock_settings(seed=4).delivery_options())
 
 
 @pytest.fixture
@@ -151,21 +150,21 @@ def sink_rows(outbox: Outbox) -> list[dict[str, Any]]:
     return [{**dict(row), "rcpt_tos": json.loads(row["rcpt_tos"])} for row in rows]
 
 
-def row(runtime: Runtime, row_id: int) -> dict[str, Any]:
-    found = runtime.outbox.get("", row_id)
+def row(mailroom: Mailroom, row_id: int) -> dict[str, Any]:
+    found = mailroom.outbox.get("", row_id)
     assert found is not None
     return found.values
 
 
-def test_a_journal_only_mail_is_recorded_not_sent_without_its_passwords(runtime: Runtime) -> None:
+def test_a_journal_only_mail_is_recorded_not_sent_without_its_passwords(mailroom: Mailroom) -> None:
     request: dict[str, Any] = {
         "Emails": [{"Subject": "Kvartalsrapport"}],
         "OutgoingConnectionInfo": {"Password": "hemmelig"},
     }
     sub = submission(request=request)
-    outcome = asyncio.run(ingest.accept(runtime, sub, Plan(note="delivery mode none: journaled only")))
+    outcome = asyncio.run(ingest.accept(mailroom, sub, Plan(note="delivery mode none: journaled only")))
     assert outcome == Outcome(outcome.row_id, NOT_SENT)
-    kept = row(runtime, outcome.row_id)
+    kept = row(mailroom, outcome.row_id)
     assert kept["status"] == NOT_SENT and kept["note"] == "delivery mode none: journaled only"
     assert kept["raw"] == sub.stored_bytes() and kept["size"] == sub.size()
     assert kept["subject"] == "Kvartalsrapport" and kept["to_header"] == "Kari Nilsen <kari.nilsen@fjordtech.no>"
@@ -173,15 +172,15 @@ def test_a_journal_only_mail_is_recorded_not_sent_without_its_passwords(runtime:
     assert "hemmelig" not in kept["request"] and json.loads(kept["request"])["OutgoingConnectionInfo"] == {
         "Password": None
     }
-    assert runtime.accepted[-1] is sub and sub.request["OutgoingConnectionInfo"]["Password"] is None
+    assert mailroom.accepted[-1] is sub and sub.request["OutgoingConnectionInfo"]["Password"] is None
     assert request["OutgoingConnectionInfo"]["Password"] == "hemmelig"  # the caller's dict is not touched
 
 
-def test_a_relayed_text_is_journaled_with_headers_read_from_it(runtime: Runtime) -> None:
+def test_a_relayed_text_is_journaled_with_headers_read_from_it(mailroom: Mailroom) -> None:
     raw = b"From: Anna <anna@nordlys.no>\r\nTo: kari@fjordtech.no\r\nSubject: Relayed\r\n\r\nbody\r\n"
     sub = submission(raw=raw, operation="v1EMailAgent_RelayMessage")
-    outcome = asyncio.run(ingest.accept(runtime, sub, Plan(note="journaled")))
-    kept = row(runtime, outcome.row_id)
+    outcome = asyncio.run(ingest.accept(mailroom, sub, Plan(note="journaled")))
+    kept = row(mailroom, outcome.row_id)
     assert (kept["subject"], kept["from_header"], kept["to_header"]) == (
         "Relayed",
         "Anna <anna@nordlys.no>",
@@ -190,24 +189,24 @@ def test_a_relayed_text_is_journaled_with_headers_read_from_it(runtime: Runtime)
     assert kept["raw"] == raw
 
 
-def test_a_refused_plan_is_recorded_as_failed_and_raised(runtime: Runtime) -> None:
+def test_a_refused_plan_is_recorded_as_failed_and_raised(mailroom: Mailroom) -> None:
     with pytest.raises(delivery.DeliveryFailed) as raised:
-        asyncio.run(ingest.accept(runtime, submission(), Plan(refused="smtp.gmail.com is not on the allowlist")))
+        asyncio.run(ingest.accept(mailroom, submission(), Plan(refused="smtp.gmail.com is not on the allowlist")))
     assert raised.value.refused is True and raised.value.reason == "smtp.gmail.com is not on the allowlist"
-    [kept] = [r.values for r in runtime.outbox.find(Filters())]
+    [kept] = [r.values for r in mailroom.outbox.find(Filters())]
     assert kept["status"] == FAILED and kept["error"] == "smtp.gmail.com is not on the allowlist"
-    assert runtime.accepted[-1].message_id == "<q3@nordlys.no>"  # accepted, then refused: not lost
+    assert mailroom.accepted[-1].message_id == "<q3@nordlys.no>"  # accepted, then refused: not lost
 
 
 def test_delivery_sends_the_message_without_bcc_and_keeps_bcc_in_the_journal(
-    runtime: Runtime, sink: tuple[int, Outbox]
+    mailroom: Mailroom, sink: tuple[int, Outbox]
 ) -> None:
     port, received = sink
     sub = submission()
     plan = Plan(smtp=Endpoint("smtp", "127.0.0.1", port))
-    outcome = asyncio.run(ingest.accept(runtime, sub, plan))
+    outcome = asyncio.run(ingest.accept(mailroom, sub, plan))
     assert outcome.status == SENT
-    kept = row(runtime, outcome.row_id)
+    kept = row(mailroom, outcome.row_id)
     assert kept["status"] == SENT and kept["smtp_target"] == f"smtp://127.0.0.1:{port}" and kept["error"] is None
     assert b"Bcc: hemmelig@fjordtech.no" in kept["raw"]
     [arrived] = sink_rows(received)
@@ -217,21 +216,21 @@ def test_delivery_sends_the_message_without_bcc_and_keeps_bcc_in_the_journal(
 
 
 def test_recipients_an_smtp_server_cannot_take_are_noted_and_the_rest_delivered(
-    runtime: Runtime, sink: tuple[int, Outbox]
+    mailroom: Mailroom, sink: tuple[int, Outbox]
 ) -> None:
     port, received = sink
     sub = submission(recipients=["kari.nilsen@fjordtech.no", "not an address"])
-    outcome = asyncio.run(ingest.accept(runtime, sub, Plan(smtp=Endpoint("smtp", "127.0.0.1", port))))
-    kept = row(runtime, outcome.row_id)
+    outcome = asyncio.run(ingest.accept(mailroom, sub, Plan(smtp=Endpoint("smtp", "127.0.0.1", port))))
+    kept = row(mailroom, outcome.row_id)
     assert kept["status"] == SENT and kept["note"] == "not deliverable (invalid address): not an address"
     assert sink_rows(received)[0]["rcpt_tos"] == ["kari.nilsen@fjordtech.no"]
 
 
-def test_with_no_deliverable_recipient_nothing_goes_over_smtp(runtime: Runtime, sink: tuple[int, Outbox]) -> None:
+def test_with_no_deliverable_recipient_nothing_goes_over_smtp(mailroom: Mailroom, sink: tuple[int, Outbox]) -> None:
     port, received = sink
     sub = submission(recipients=["nobody"])
-    outcome = asyncio.run(ingest.accept(runtime, sub, Plan(smtp=Endpoint("smtp", "127.0.0.1", port))))
-    note = row(runtime, outcome.row_id)["note"]
+    outcome = asyncio.run(ingest.accept(mailroom, sub, Plan(smtp=Endpoint("smtp", "127.0.0.1", port))))
+    note = row(mailroom, outcome.row_id)["note"]
     assert "not deliverable (invalid address): nobody" in note and "nothing sent over SMTP" in note
     assert sink_rows(received) == []
 
@@ -242,12 +241,12 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_a_failed_delivery_is_kept_as_failed_with_the_reason(runtime: Runtime) -> None:
+def test_a_failed_delivery_is_kept_as_failed_with_the_reason(mailroom: Mailroom) -> None:
     port = closed_port()
     with pytest.raises(delivery.DeliveryFailed) as raised:
-        asyncio.run(ingest.accept(runtime, submission(), Plan(smtp=Endpoint("smtp", "127.0.0.1", port))))
+        asyncio.run(ingest.accept(mailroom, submission(), Plan(smtp=Endpoint("smtp", "127.0.0.1", port))))
     assert raised.value.refused is False
-    [kept] = [r.values for r in runtime.outbox.find(Filters())]
+    [kept] = [r.values for r in mailroom.outbox.find(Filters())]
     assert kept["status"] == FAILED and kept["error"] == raised.value.reason and str(port) in kept["error"]
     assert kept["smtp_target"] == f"smtp://127.0.0.1:{port}"
 
@@ -259,48 +258,48 @@ def gws_submission() -> Submission:
     return submission(operation="gwsEmail_Send", user="agent", reference_id=3, notice=Notice("http://x"))
 
 
-def listen(runtime: Runtime) -> list[tuple[Submission, Outcome]]:
+def listen(mailroom: Mailroom) -> list[tuple[Submission, Outcome]]:
     heard: list[tuple[Submission, Outcome]] = []
 
     async def listener(sub: Submission, outcome: Outcome) -> None:
         heard.append((sub, outcome))
 
-    runtime.listeners.append(listener)
+    mailroom.listeners.append(listener)
     return heard
 
 
 def test_background_delivery_answers_queued_and_tells_the_listeners_the_outcome(
-    runtime: Runtime, sink: tuple[int, Outbox]
+    mailroom: Mailroom, sink: tuple[int, Outbox]
 ) -> None:
     port, received = sink
-    heard = listen(runtime)
+    heard = listen(mailroom)
     sub = gws_submission()
 
     async def scenario() -> Outcome:
         endpoint = Endpoint("smtp", "127.0.0.1", port)
-        outcome = await ingest.accept(runtime, sub, Plan(smtp=endpoint), background=True)
-        assert runtime.courier(endpoint).queue.qsize() == 1  # waiting for a session to the server
-        assert row(runtime, outcome.row_id)["status"] == QUEUED
-        await ingest.settle(runtime)
+        outcome = await ingest.accept(mailroom, sub, Plan(smtp=endpoint), background=True)
+        assert mailroom.courier(endpoint).queue.qsize() == 1  # waiting for a session to the server
+        assert row(mailroom, outcome.row_id)["status"] == QUEUED
+        await ingest.settle(mailroom)
         return outcome
 
     queued = asyncio.run(scenario())
-    assert queued.status == QUEUED and not runtime.tasks
+    assert queued.status == QUEUED and not mailroom.tasks
     [(who, outcome)] = heard
     assert who is sub and outcome.status == SENT and outcome.row_id == queued.row_id
-    assert row(runtime, queued.row_id)["status"] == SENT and len(sink_rows(received)) == 1
+    assert row(mailroom, queued.row_id)["status"] == SENT and len(sink_rows(received)) == 1
 
 
 @pytest.mark.parametrize(
     ("plan", "status"),
     [(Plan(note="journaled"), NOT_SENT), (Plan(refused="No SMTP route for GWS: set --smtp-relay"), FAILED)],
 )
-def test_in_the_background_even_a_refusal_is_reported_not_raised(runtime: Runtime, plan: Plan, status: str) -> None:
-    heard = listen(runtime)
+def test_in_the_background_even_a_refusal_is_reported_not_raised(mailroom: Mailroom, plan: Plan, status: str) -> None:
+    heard = listen(mailroom)
 
     async def scenario() -> Outcome:
-        outcome = await ingest.accept(runtime, gws_submission(), plan, background=True)
-        await ingest.settle(runtime)
+        outcome = await ingest.accept(mailroom, gws_submission(), plan, background=True)
+        await ingest.settle(mailroom)
         return outcome
 
     outcome = asyncio.run(scenario())
@@ -308,33 +307,55 @@ def test_in_the_background_even_a_refusal_is_reported_not_raised(runtime: Runtim
     assert outcome.error == plan.refused
 
 
-def test_a_background_failure_reaches_the_listeners_with_its_reason(runtime: Runtime) -> None:
-    heard = listen(runtime)
+def test_a_background_failure_reaches_the_listeners_with_its_reason(mailroom: Mailroom) -> None:
+    heard = listen(mailroom)
     port = closed_port()
 
     async def scenario() -> None:
-        await ingest.accept(runtime, gws_submission(), Plan(smtp=Endpoint("smtp", "127.0.0.1", port)), background=True)
-        await ingest.settle(runtime)
+        await ingest.accept(mailroom, gws_submission(), Plan(smtp=Endpoint("smtp", "127.0.0.1", port)), background=True)
+        await ingest.settle(mailroom)
 
     asyncio.run(scenario())
     [(_, outcome)] = heard
     assert outcome.status == FAILED and str(port) in (outcome.error or "")
-    assert row(runtime, outcome.row_id)["status"] == FAILED
+    assert row(mailroom, outcome.row_id)["status"] == FAILED
 
 
 def test_a_failing_listener_does_not_keep_the_others_from_hearing(
-    runtime: Runtime, caplog: pytest.LogCaptureFixture
+    mailroom: Mailroom, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def broken(sub: Submission, outcome: Outcome) -> None:
         raise RuntimeError("listener bug")
 
-    runtime.listeners.insert(0, broken)
-    heard = listen(runtime)
+    mailroom.listeners.insert(0, broken)
+    heard = listen(mailroom)
 
     async def scenario() -> None:
-        await ingest.accept(runtime, gws_submission(), Plan(note="journaled"), background=True)
-        await ingest.settle(runtime)
+        await ingest.accept(mailroom, gws_submission(), Plan(note="journaled"), background=True)
+        await ingest.settle(mailroom)
 
     asyncio.run(scenario())
     assert len(heard) == 1
     assert any("delivery listener failed" in r.getMessage() for r in caplog.records)
+
+
+def test_spawned_work_is_referenced_until_it_is_done() -> None:
+    mailroom = Mailroom(Outbox(":memory:"), mock_settings().delivery_options())
+    done: list[str] = []
+
+    async def work(gate: asyncio.Event) -> None:
+        await gate.wait()
+        done.append("yes")
+
+    async def scenario() -> None:
+        gate = asyncio.Event()
+        mailroom.spawn(work(gate))
+        assert len(mailroom.tasks) == 1
+        await asyncio.sleep(0)
+        assert len(mailroom.tasks) == 1 and not done
+        gate.set()
+        await asyncio.gather(*mailroom.tasks)
+        await asyncio.sleep(0)  # done callbacks run on the next turn
+
+    asyncio.run(scenario())
+    assert done == ["yes"] and mailroom.tasks == set()

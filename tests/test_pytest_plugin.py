@@ -100,7 +100,7 @@ def test_mockserver_url_runs_the_suite_against_a_server_already_serving(pytester
         """
     )
     with running_mock(mock_settings(host="127.0.0.1")) as mock:
-        outbox = mock.runtime.outbox
+        outbox = mock.runtime.mail.outbox
         result = pytester.runpytest_subprocess("-q", "-s", f"--mockserver-url={mock.base_url}")
         result.assert_outcomes(passed=1)
         found = re.search(r"namespace=(\S+)", result.stdout.str())

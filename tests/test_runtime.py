@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -11,8 +10,9 @@ import pytest
 from mockserver import create_app
 from mockserver.app import runtime_of
 from mockserver.controls import ChaosRule, Latency
+from mockserver.mail.ingest import ACCEPTED_KEPT
 from mockserver.mail.outbox import Filters
-from mockserver.runtime import ACCEPTED_KEPT, Runtime
+from mockserver.runtime import Runtime
 from tests.conftest import AUTH, SEND, mock_settings
 
 
@@ -57,9 +57,9 @@ def test_only_the_last_few_accepted_mails_are_kept_in_process() -> None:
         response = client.post(SEND, json={"Emails": emails}, headers=AUTH)
     assert response.status_code == 200, response.text
     runtime = runtime_of(app)
-    kept = [s.mail.subject for s in runtime.accepted]
+    kept = [s.mail.subject for s in runtime.mail.accepted]
     assert kept == subjects[-ACCEPTED_KEPT:]  # newest last
-    assert runtime.outbox.count(Filters()) == len(subjects)
+    assert runtime.mail.outbox.count(Filters()) == len(subjects)
 
 
 def test_a_directory_per_locale_kept_for_the_run() -> None:
@@ -105,27 +105,5 @@ def test_reference_ids_count_per_user() -> None:
     assert ids == [1, 2, 1, 3, 2]
 
 
-def test_spawned_work_is_referenced_until_it_is_done() -> None:
-    runtime = Runtime(mock_settings())
-    done: list[str] = []
-
-    async def work(gate: asyncio.Event) -> None:
-        await gate.wait()
-        done.append("yes")
-
-    async def scenario() -> None:
-        gate = asyncio.Event()
-        runtime.spawn(work(gate))
-        assert len(runtime.tasks) == 1
-        await asyncio.sleep(0)
-        assert len(runtime.tasks) == 1 and not done
-        gate.set()
-        await asyncio.gather(*runtime.tasks)
-        await asyncio.sleep(0)  # done callbacks run on the next turn
-
-    asyncio.run(scenario())
-    assert done == ["yes"] and runtime.tasks == set()
-
-
 def test_the_gws_notification_listens_to_every_background_outcome() -> None:
-    assert len(Runtime(mock_settings()).listeners) == 1
+    assert len(Runtime(mock_settings()).mail.listeners) == 1

@@ -88,26 +88,26 @@ async def list_outbox() -> Response:
     query = _query()
     filters = _filters(query)
     limit = int(query.get("limit") or 50)
-    outbox = _runtime().outbox
+    outbox = _runtime().mail.outbox
     items = [row.summary() for row in outbox.find(filters, limit)]
     return _json({"count": outbox.count(filters), "items": items})
 
 
 async def reset_outbox() -> Response:
-    return _json({"deleted": _runtime().outbox.delete(_namespace())})
+    return _json({"deleted": _runtime().mail.outbox.delete(_namespace())})
 
 
 async def wait_for_mail() -> Response:
     query = _query()
     timeout = min(float(query.get("timeout") or 10), MAX_WAIT_SECONDS)
-    found = await _runtime().outbox.wait_for(_filters(query), timeout)
+    found = await _runtime().mail.outbox.wait_for(_filters(query), timeout)
     if found is None:
         raise _not_found(f"No matching mail arrived within {timeout:g} s")
     return _json(found.summary())
 
 
 def _row(mail_id: int) -> Row:
-    found = _runtime().outbox.get(_namespace(), mail_id)
+    found = _runtime().mail.outbox.get(_namespace(), mail_id)
     if found is None:
         raise _not_found(f"No mail {mail_id} in this namespace")
     return found
@@ -164,7 +164,7 @@ def _safe_value(message: EmailMessage, name: str, raw: str) -> str:
 
 
 async def delete_mail(id: int) -> Response:  # noqa: A002
-    if not _runtime().outbox.delete(_namespace(), id):
+    if not _runtime().mail.outbox.delete(_namespace(), id):
         raise _not_found(f"No mail {id} in this namespace")
     return Response(status_code=204)
 
@@ -225,7 +225,7 @@ async def get_attachment(id: int, index: int) -> Response:  # noqa: A002
 
 async def list_sink() -> Response:
     limit = int(_query().get("limit") or 50)
-    return _json({"items": _runtime().outbox.received(limit)})
+    return _json({"items": _runtime().mail.outbox.received(limit)})
 
 
 async def inbox_page() -> Response:

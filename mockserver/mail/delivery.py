@@ -25,8 +25,6 @@ import aiosmtplib
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
-from mockserver.settings import Settings
-
 NONE, SINK, SMTP = "none", "sink", "smtp"
 NO_SERVER = "No SMTP server: the request names none ({field}) and no relay is set (--smtp-relay)"
 MODES = (NONE, SINK, SMTP)
@@ -45,6 +43,22 @@ class DeliveryFailed(Exception):
         super().__init__(reason)
         self.reason = reason
         self.refused = refused
+
+
+@dataclass(frozen=True)
+class DeliveryOptions:
+    """What delivery reads of the server's settings (`Settings.delivery_options()` makes one): the mode, the
+    embedded sink's address, the relay and the IMAP account, the allowlist, timeouts and the TLS CA file."""
+
+    mode: str  # none | sink | smtp
+    sink_host: str
+    sink_port: int
+    smtp_relay: str | None = field(repr=False)
+    smtp_allow: tuple[str, ...] | None
+    smtp_timeout: float
+    imap_url: str | None = field(repr=False)
+    imap_timeout: float
+    tls_ca_file: str | None
 
 
 @dataclass(frozen=True)
@@ -132,7 +146,7 @@ def _tls(use_ssl: object, port: int, implicit_port: int) -> str:
 
 
 def _from_connection_info(
-    scheme: str, info: Mapping[str, Any], default_port: int, implicit_port: int, settings: Settings
+    scheme: str, info: Mapping[str, Any], default_port: int, implicit_port: int, options: DeliveryOptions
 ) -> Endpoint:
     use_ssl = bool(info.get("UseSSL"))
     port_default = implicit_port if use_ssl else default_port
@@ -141,8 +155,8 @@ def _from_connection_info(
         port = info["Port"]
     if not host:
         raise DeliveryFailed(f"ServerName '{info['ServerName']}' names no host")
-    if not is_allowed(host, settings.smtp_allow or ()):
-        allowed = ", ".join(settings.smtp_allow or ()) or "nothing"
+    if not is_allowed(host, options.smtp_allow or ()):
+        allowed = ", ".join(options.smtp_allow or ()) or "nothing"
         raise DeliveryFailed(
             f"Outbound {scheme.upper()} connection to '{host}' refused: this mock only connects to {allowed} "
             f"(--smtp-allow)",
@@ -158,13 +172,13 @@ def _from_connection_info(
     )
 
 
-def endpoint_from_url(url: str, scheme: str, settings: Settings) -> Endpoint:
+def endpoint_from_url(url: str, scheme: str, options: DeliveryOptions) -> Endpoint:
     """`smtp://host:port`, `smtps://…`, `imap://user:pass@host:port`, `imaps://…` → Endpoint."""
     parts = urlsplit(url if "//" in url else f"{scheme}://{url}")
     implicit = parts.scheme.endswith("s") and parts.scheme != scheme
     default = {("smtp", False): 25, ("smtp", True): 465, ("imap", False): 143, ("imap", True): 993}[(scheme, implicit)]
     host = parts.hostname or ""
-    if not is_allowed(host, settings.smtp_allow or ()):
+    if not is_allowed(host, options.smtp_allow or ()):
         raise DeliveryFailed(f"Configured {scheme.upper()} server '{host}' is not allowlisted", refused=True)
     return Endpoint(
         scheme,
@@ -183,20 +197,20 @@ def _refusal(make: Any) -> tuple[Endpoint | None, str | None]:
         return None, exc.reason
 
 
-def plan_send(settings: Settings, outgoing: object, sent_items: object, folder: str | None) -> Plan:
+def plan_send(options: DeliveryOptions, outgoing: object, sent_items: object, folder: str | None) -> Plan:
     """SendEMails: SMTP to the outgoing server, and a copy in the sent-items folder over IMAP."""
-    mode = settings.delivery
+    mode = options.mode
     if mode == NONE:
         return Plan(note="delivery mode none: journaled only")
     plan = Plan()
     if mode == SINK:
-        plan.smtp, plan.sink = _sink(settings), True
+        plan.smtp, plan.sink = _sink(options), True
     else:
         if isinstance(outgoing, Mapping) and outgoing.get("ServerName"):
             named = outgoing
-            plan.smtp, plan.refused = _refusal(lambda: _from_connection_info("smtp", named, 25, 465, settings))
-        elif settings.smtp_relay:
-            plan.smtp, plan.refused = _refusal(lambda: endpoint_from_url(settings.smtp_relay or "", "smtp", settings))
+            plan.smtp, plan.refused = _refusal(lambda: _from_connection_info("smtp", named, 25, 465, options))
+        elif options.smtp_relay:
+            plan.smtp, plan.refused = _refusal(lambda: endpoint_from_url(options.smtp_relay or "", "smtp", options))
         else:
             plan.refused = (
                 "No SMTP server: the request names none (OutgoingConnectionInfo.ServerName) and no relay is set"
@@ -204,57 +218,57 @@ def plan_send(settings: Settings, outgoing: object, sent_items: object, folder: 
     if isinstance(sent_items, Mapping) and folder:
         plan.imap_folder = folder
         if mode == SMTP and sent_items.get("ServerName"):
-            plan.imap, refused = _refusal(lambda: _from_connection_info("imap", sent_items, 143, 993, settings))
+            plan.imap, refused = _refusal(lambda: _from_connection_info("imap", sent_items, 143, 993, options))
             plan.refused = plan.refused or refused
-        elif settings.imap_url:
-            plan.imap, refused = _refusal(lambda: endpoint_from_url(settings.imap_url or "", "imap", settings))
+        elif options.imap_url:
+            plan.imap, refused = _refusal(lambda: endpoint_from_url(options.imap_url or "", "imap", options))
             plan.refused = plan.refused or refused
     return plan
 
 
-def plan_save(settings: Settings, folder: str, flags: tuple[str, ...]) -> Plan:
+def plan_save(options: DeliveryOptions, folder: str, flags: tuple[str, ...]) -> Plan:
     """SaveToMailServer: IMAP APPEND into the associate's account (`--imap-url`)."""
-    if settings.delivery == NONE:
+    if options.mode == NONE:
         return Plan(note="delivery mode none: journaled only")
-    if not settings.imap_url:
-        if settings.delivery == SMTP:
+    if not options.imap_url:
+        if options.mode == SMTP:
             return Plan(refused="No mail account to save to: set --imap-url (the associate's IMAP account)")
         return Plan(note="no IMAP account configured (--imap-url): journaled only")
-    endpoint, refused = _refusal(lambda: endpoint_from_url(settings.imap_url or "", "imap", settings))
+    endpoint, refused = _refusal(lambda: endpoint_from_url(options.imap_url or "", "imap", options))
     return Plan(imap=endpoint, imap_folder=folder, imap_flags=flags, refused=refused)
 
 
-def plan_relay(settings: Settings, extended: object) -> Plan:
+def plan_relay(options: DeliveryOptions, extended: object) -> Plan:
     """RelayMessage: one SMTP transaction with the message as given."""
-    if settings.delivery == NONE:
+    if options.mode == NONE:
         return Plan(note="delivery mode none: journaled only")
-    if settings.delivery == SINK:
-        return Plan(smtp=_sink(settings), sink=True)
+    if options.mode == SINK:
+        return Plan(smtp=_sink(options), sink=True)
     if isinstance(extended, Mapping) and extended.get("ServerName"):
-        endpoint, refused = _refusal(lambda: _from_connection_info("smtp", extended, 25, 465, settings))
+        endpoint, refused = _refusal(lambda: _from_connection_info("smtp", extended, 25, 465, options))
         return Plan(smtp=endpoint, refused=refused)
-    if settings.smtp_relay:
-        endpoint, refused = _refusal(lambda: endpoint_from_url(settings.smtp_relay or "", "smtp", settings))
+    if options.smtp_relay:
+        endpoint, refused = _refusal(lambda: endpoint_from_url(options.smtp_relay or "", "smtp", options))
         return Plan(smtp=endpoint, refused=refused)
     return Plan(
         refused="No SMTP server: the request names none (ConnectionInfoExtended.ServerName) and no relay is set"
     )
 
 
-def plan_gws(settings: Settings) -> Plan:
+def plan_gws(options: DeliveryOptions) -> Plan:
     """Genesys Send: the interaction server's own outbound route, i.e. the relay (or the sink)."""
-    if settings.delivery == NONE:
+    if options.mode == NONE:
         return Plan(note="delivery mode none: journaled only")
-    if settings.delivery == SINK:
-        return Plan(smtp=_sink(settings), sink=True)
-    if settings.smtp_relay:
-        endpoint, refused = _refusal(lambda: endpoint_from_url(settings.smtp_relay or "", "smtp", settings))
+    if options.mode == SINK:
+        return Plan(smtp=_sink(options), sink=True)
+    if options.smtp_relay:
+        endpoint, refused = _refusal(lambda: endpoint_from_url(options.smtp_relay or "", "smtp", options))
         return Plan(smtp=endpoint, refused=refused)
     return Plan(refused="No SMTP route for GWS: set --smtp-relay")
 
 
-def _sink(settings: Settings) -> Endpoint:
-    return Endpoint("smtp", settings.sink_host, settings.sink_port)
+def _sink(options: DeliveryOptions) -> Endpoint:
+    return Endpoint("smtp", options.sink_host, options.sink_port)
 
 
 def deliverable(recipients: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -266,19 +280,19 @@ def deliverable(recipients: Sequence[str]) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(good)), bad
 
 
-def _tls_context(settings: Settings) -> ssl.SSLContext:
+def _tls_context(options: DeliveryOptions) -> ssl.SSLContext:
     return (
-        ssl.create_default_context(cafile=settings.tls_ca_file)
-        if settings.tls_ca_file
+        ssl.create_default_context(cafile=options.tls_ca_file)
+        if options.tls_ca_file
         else ssl.create_default_context()
     )
 
 
 async def send_smtp(
-    endpoint: Endpoint, sender: str | None, recipients: Sequence[str], data: bytes, settings: Settings
+    endpoint: Endpoint, sender: str | None, recipients: Sequence[str], data: bytes, options: DeliveryOptions
 ) -> str:
     """One SMTP transaction; returns a note on recipients the server refused, raises DeliveryFailed otherwise."""
-    connection = SmtpConnection(endpoint, settings)
+    connection = SmtpConnection(endpoint, options)
     try:
         return await connection.send(sender, recipients, data)
     finally:
@@ -289,22 +303,22 @@ class SmtpConnection:
     """An SMTP client connection to one endpoint, kept open between transactions (RFC 5321 §4.1.4: a client
     may send several mails in one session), opened again when the server has hung up."""
 
-    def __init__(self, endpoint: Endpoint, settings: Settings) -> None:
+    def __init__(self, endpoint: Endpoint, options: DeliveryOptions) -> None:
         self.endpoint = endpoint
-        self.settings = settings
+        self.options = options
         self._smtp: aiosmtplib.SMTP | None = None
 
     async def _connected(self) -> aiosmtplib.SMTP:
         if self._smtp is not None and self._smtp.is_connected:
             return self._smtp
-        endpoint, settings = self.endpoint, self.settings
+        endpoint, options = self.endpoint, self.options
         smtp = aiosmtplib.SMTP(
             hostname=endpoint.host,
             port=endpoint.port,
             use_tls=endpoint.tls == "implicit",
             start_tls=endpoint.tls == "starttls",
-            timeout=settings.smtp_timeout,
-            tls_context=_tls_context(settings) if endpoint.tls != "none" else None,
+            timeout=options.smtp_timeout,
+            tls_context=_tls_context(options) if endpoint.tls != "none" else None,
         )
         try:
             await smtp.connect()
@@ -318,7 +332,7 @@ class SmtpConnection:
 
     async def send(self, sender: str | None, recipients: Sequence[str], data: bytes) -> str:
         """One transaction; returns a note on recipients the server refused, raises DeliveryFailed otherwise."""
-        endpoint, settings = self.endpoint, self.settings
+        endpoint, options = self.endpoint, self.options
         sender_address = sender if sender and _ADDRESS.match(sender.strip()) else ""
         utf8 = not (data.isascii() and all(r.isascii() for r in recipients) and sender_address.isascii())
         try:
@@ -336,7 +350,7 @@ class SmtpConnection:
             raise DeliveryFailed(f"{endpoint.url} answered {exc.code} {exc.message}") from None
         except aiosmtplib.SMTPTimeoutError:
             self._drop()
-            raise DeliveryFailed(f"{endpoint.url} did not answer within {settings.smtp_timeout:g} s") from None
+            raise DeliveryFailed(f"{endpoint.url} did not answer within {options.smtp_timeout:g} s") from None
         except (aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
             self._drop()
             raise DeliveryFailed(f"{endpoint.url}: {type(exc).__name__}: {exc}") from None
@@ -377,16 +391,16 @@ def _codes(recipients: Sequence[Any]) -> str:
 
 
 def _append(
-    endpoint: Endpoint, folder: str, data: bytes, flags: tuple[str, ...], when: datetime, settings: Settings
+    endpoint: Endpoint, folder: str, data: bytes, flags: tuple[str, ...], when: datetime, options: DeliveryOptions
 ) -> tuple[int | None, str]:
-    context = _tls_context(settings) if endpoint.tls != "none" else None
+    context = _tls_context(options) if endpoint.tls != "none" else None
     try:
         with IMAPClient(
             endpoint.host,
             port=endpoint.port,
             ssl=endpoint.tls == "implicit",
             ssl_context=context,
-            timeout=settings.imap_timeout,
+            timeout=options.imap_timeout,
         ) as client:
             if endpoint.tls == "starttls":
                 client.starttls(context)
@@ -407,8 +421,8 @@ def _append(
 
 
 async def append_imap(
-    endpoint: Endpoint, folder: str, data: bytes, flags: tuple[str, ...], when: datetime, settings: Settings
+    endpoint: Endpoint, folder: str, data: bytes, flags: tuple[str, ...], when: datetime, options: DeliveryOptions
 ) -> tuple[int | None, str]:
     """IMAP APPEND (creating the folder when missing): the UID the server assigned, when it says (UIDPLUS),
     and the folder's name on that server."""
-    return await asyncio.to_thread(_append, endpoint, folder, data, flags, when, settings)
+    return await asyncio.to_thread(_append, endpoint, folder, data, flags, when, options)

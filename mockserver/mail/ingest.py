@@ -8,21 +8,22 @@ kept with status `failed` and the reason.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mockserver.mail import delivery, mime
-from mockserver.mail.outbox import FAILED, NOT_SENT, QUEUED, SENT, Record, journal_json
-
-if TYPE_CHECKING:
-    from mockserver.runtime import Runtime
+from mockserver.mail.outbox import FAILED, NOT_SENT, QUEUED, SENT, Outbox, Record, journal_json
 
 logger = logging.getLogger("mockserver.delivery")
 IMAP_DATES = (1971, 2100)
+# A kept submission holds its whole message, attachments included: a thousand 1 MB mails kept for inspection
+# were gigabytes of RSS. The outbox is the record; this is only for looking at the latest ones in-process.
+ACCEPTED_KEPT = 8
 
 
 @dataclass(frozen=True)
@@ -111,14 +112,45 @@ def _is_secret(key: str) -> bool:
 Listener = Callable[[Submission, Outcome], Awaitable[None]]
 
 
-async def accept(runtime: Runtime, submission: Submission, plan: delivery.Plan, *, background: bool = False) -> Outcome:
+class Mailroom:
+    """What the ingestion door needs of the app, and nothing else of it: the outbox, how to deliver, and the
+    background work that delivery leaves running.
+
+    One per app (the Runtime holds it as `runtime.mail`); handlers pass it to `accept`.
+    """
+
+    def __init__(self, outbox: Outbox, options: delivery.DeliveryOptions) -> None:
+        self.outbox = outbox
+        self.options = options
+        # The most recent accepted mails of this process, newest last (the outbox is the durable record).
+        self.accepted: collections.deque[Submission] = collections.deque(maxlen=ACCEPTED_KEPT)
+        # Told about every background delivery's outcome (the wiring adds the GWS notification here).
+        self.listeners: list[Listener] = []
+        self.tasks: set[asyncio.Task[None]] = set()
+        # Background deliveries, one courier (queue and open sessions) per SMTP server.
+        self.couriers: dict[delivery.Endpoint, Courier] = {}
+
+    def courier(self, endpoint: delivery.Endpoint) -> Courier:
+        found = self.couriers.get(endpoint)
+        if found is None:
+            found = self.couriers[endpoint] = Courier(self, endpoint)
+        return found
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run work in the background, kept referenced until done (asyncio only keeps weak references)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+
+async def accept(mailroom: Mailroom, submission: Submission, plan: delivery.Plan, *, background: bool = False) -> Outcome:
     """Record an accepted mail, then deliver it as planned (see `accept_all`)."""
-    [outcome] = await accept_all(runtime, [submission], plan, background=background)
+    [outcome] = await accept_all(mailroom, [submission], plan, background=background)
     return outcome
 
 
 async def accept_all(
-    runtime: Runtime, submissions: Sequence[Submission], plan: delivery.Plan, *, background: bool = False
+    mailroom: Mailroom, submissions: Sequence[Submission], plan: delivery.Plan, *, background: bool = False
 ) -> list[Outcome]:
     """Record a request's mails in one outbox transaction, then deliver them one by one as planned.
 
@@ -129,7 +161,7 @@ async def accept_all(
     """
     status = NOT_SENT if plan.empty and not plan.refused else QUEUED
     journals = [_journal(submission) for submission in submissions]
-    row_ids = runtime.outbox.record_all(
+    row_ids = mailroom.outbox.record_all(
         [
             Record(
                 namespace=submission.namespace,
@@ -150,38 +182,38 @@ async def accept_all(
             for submission, journal in zip(submissions, journals, strict=True)
         ]
     )
-    runtime.accepted.extend(submissions)
+    mailroom.accepted.extend(submissions)
     pairs = list(zip(submissions, row_ids, strict=True))
     if plan.refused:
-        runtime.outbox.update_all(row_ids, status=FAILED, error=plan.refused)
+        mailroom.outbox.update_all(row_ids, status=FAILED, error=plan.refused)
         outcomes = [Outcome(row_id, FAILED, error=plan.refused) for row_id in row_ids]
         if not background:
             raise delivery.DeliveryFailed(plan.refused, refused=True)
         for (submission, _), outcome in zip(pairs, outcomes, strict=True):
             if submission.notice is not None:
-                runtime.spawn(_notify(runtime, submission, outcome))
+                mailroom.spawn(_notify(mailroom, submission, outcome))
         return outcomes
     if plan.empty:
         outcomes = [Outcome(row_id, NOT_SENT) for row_id in row_ids]
         if background:
             for (submission, _), outcome in zip(pairs, outcomes, strict=True):
                 if submission.notice is not None:
-                    runtime.spawn(_notify(runtime, submission, outcome))
+                    mailroom.spawn(_notify(mailroom, submission, outcome))
         return outcomes
     if background:
         assert plan.smtp is not None  # an empty or refused plan was dealt with above; background is SMTP
-        courier = runtime.courier(plan.smtp)
+        courier = mailroom.courier(plan.smtp)
         for submission, row_id in pairs:
             await courier.put(submission, plan, row_id)
         return [Outcome(row_id, QUEUED) for row_id in row_ids]
     outcomes = []
     for index, (submission, row_id) in enumerate(pairs):
         try:
-            outcomes.append(await _deliver(runtime, submission, plan, row_id))
+            outcomes.append(await _deliver(mailroom, submission, plan, row_id))
         except delivery.DeliveryFailed as exc:
             rest = row_ids[index + 1 :]
             if rest:
-                runtime.outbox.update_all(
+                mailroom.outbox.update_all(
                     rest, status=FAILED, error=f"not attempted: an earlier mail of the request failed ({exc.reason})"
                 )
             raise
@@ -192,7 +224,7 @@ RecordOutcome = Callable[..., None]  # (row_id, **columns): writes what happened
 
 
 async def _deliver(
-    runtime: Runtime,
+    mailroom: Mailroom,
     submission: Submission,
     plan: delivery.Plan,
     row_id: int,
@@ -201,8 +233,8 @@ async def _deliver(
 ) -> Outcome:
     """Deliver one recorded mail as planned and record the outcome (by default at once, on its row); over
     `connection` when a session is kept open."""
-    settings = runtime.settings
-    record = record or runtime.outbox.update
+    options = mailroom.options
+    record = record or mailroom.outbox.update
     notes: list[str] = []
     uid = None
     folder = plan.imap_folder
@@ -216,7 +248,7 @@ async def _deliver(
                 if connection is not None:
                     refused = await connection.send(submission.envelope_from, good, data)
                 else:
-                    refused = await delivery.send_smtp(plan.smtp, submission.envelope_from, good, data, settings)
+                    refused = await delivery.send_smtp(plan.smtp, submission.envelope_from, good, data, options)
                 if refused:
                     notes.append(refused)
             else:
@@ -227,7 +259,7 @@ async def _deliver(
                 # IMAP servers refuse internal dates far from today (Dovecot: before 1970); keep it near now.
                 when = datetime.now(UTC)
             uid, folder = await delivery.append_imap(
-                plan.imap, plan.imap_folder, submission.stored_bytes(), plan.imap_flags, when, settings
+                plan.imap, plan.imap_folder, submission.stored_bytes(), plan.imap_flags, when, options
             )
     except delivery.DeliveryFailed as exc:
         logger.warning("delivery of outbox row %s failed: %s", row_id, exc.reason)
@@ -267,8 +299,8 @@ class Courier:
     BACKLOG_BYTES = 64 * 1024 * 1024
     FLUSH_SECONDS = 0.05
 
-    def __init__(self, runtime: Runtime, endpoint: delivery.Endpoint) -> None:
-        self.runtime = runtime
+    def __init__(self, mailroom: Mailroom, endpoint: delivery.Endpoint) -> None:
+        self.mailroom = mailroom
         self.endpoint = endpoint
         self.queue: asyncio.Queue[tuple[Submission, delivery.Plan, int]] = asyncio.Queue()
         self.waiting_bytes = 0
@@ -295,7 +327,7 @@ class Courier:
         """Write the outcomes gathered so far (one transaction)."""
         outcomes, self._outcomes = self._outcomes, []
         if outcomes:
-            self.runtime.outbox.update_each(outcomes)
+            self.mailroom.outbox.update_each(outcomes)
 
     async def _flush_every(self) -> None:
         while True:
@@ -303,12 +335,12 @@ class Courier:
             self.flush()
 
     async def _work(self) -> None:
-        connection = delivery.SmtpConnection(self.endpoint, self.runtime.settings)
+        connection = delivery.SmtpConnection(self.endpoint, self.mailroom.options)
         try:
             while True:
                 submission, plan, row_id = await self.queue.get()
                 try:
-                    outcome = await _deliver(self.runtime, submission, plan, row_id, connection, self._record)
+                    outcome = await _deliver(self.mailroom, submission, plan, row_id, connection, self._record)
                 except delivery.DeliveryFailed as exc:
                     outcome = Outcome(row_id, FAILED, error=exc.reason)
                 except Exception as exc:  # the row must not stay queued, whatever went wrong
@@ -322,13 +354,13 @@ class Courier:
                 if submission.notice is not None:
                     # Listeners may wait (a GWS notification's delay): never in the way of the next mail. They
                     # hear of the outcome once it is on the row.
-                    self.runtime.spawn(self._notify_after_flush(submission, outcome))
+                    self.mailroom.spawn(self._notify_after_flush(submission, outcome))
         finally:
             await connection.close()
 
     async def _notify_after_flush(self, submission: Submission, outcome: Outcome) -> None:
         self.flush()
-        await _notify(self.runtime, submission, outcome)
+        await _notify(self.mailroom, submission, outcome)
 
     async def settle(self) -> None:
         """Wait until every queued mail has been delivered (or has failed) and recorded; close the sessions."""
@@ -340,17 +372,17 @@ class Courier:
         self.workers = []
 
 
-async def _notify(runtime: Runtime, submission: Submission, outcome: Outcome) -> None:
-    for listener in list(runtime.listeners):
+async def _notify(mailroom: Mailroom, submission: Submission, outcome: Outcome) -> None:
+    for listener in list(mailroom.listeners):
         try:
             await listener(submission, outcome)
         except Exception:
             logger.exception("delivery listener failed for outbox row %s", outcome.row_id)
 
 
-async def settle(runtime: Runtime) -> None:
+async def settle(mailroom: Mailroom) -> None:
     """Wait for background deliveries and their notifications to finish (server shutdown, tests)."""
-    for courier in list(runtime.couriers.values()):
+    for courier in list(mailroom.couriers.values()):
         await courier.settle()
-    while runtime.tasks:
-        await asyncio.gather(*list(runtime.tasks), return_exceptions=True)
+    while mailroom.tasks:
+        await asyncio.gather(*list(mailroom.tasks), return_exceptions=True)

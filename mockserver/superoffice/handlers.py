@@ -59,7 +59,7 @@ async def _accept(call: Call, submissions: list[ingest.Submission], plan: delive
     vendor does, so that its refusal reaches the client.
     """
     try:
-        return await ingest.accept_all(call.runtime, submissions, plan, background=plan.to_sink_only)
+        return await ingest.accept_all(call.runtime.mail, submissions, plan, background=plan.to_sink_only)
     except delivery.DeliveryFailed as exc:
         if exc.refused:
             raise problems.forbidden(exc.reason, error_type="SoSecurityException") from None
@@ -112,7 +112,7 @@ async def send_emails() -> Response:
     folder = None
     if isinstance(sent_items, Mapping):
         folder = sent_items.get("Folder") or DEFAULT_SENT_FOLDER
-    plan = delivery.plan_send(call.runtime.settings, body.get("OutgoingConnectionInfo"), sent_items, folder)
+    plan = delivery.plan_send(call.runtime.mail.options, body.get("OutgoingConnectionInfo"), sent_items, folder)
     results: list[Any] = []
     submissions: list[ingest.Submission] = []
     answers: list[dict[str, Any]] = []
@@ -170,7 +170,7 @@ async def save_to_mail_server() -> Response:
     out = carriers.entity(call, email, assigned)
     date = assigned["Sent"] if isinstance(assigned["Sent"], DotNetDateTime) else sent
     flags = ("\\Seen",) if is_sent else ("\\Seen", "\\Draft")
-    plan = delivery.plan_save(call.runtime.settings, out["FolderName"], flags)
+    plan = delivery.plan_save(call.runtime.mail.options, out["FolderName"], flags)
     [outcome] = await _accept(call, [_submission(call, out, {"Email": email}, date)], plan)
     _server_ids(out, outcome)
     return call.respond(out)
@@ -197,5 +197,5 @@ async def relay_message() -> Response:
         accepted_at=call.now().value,
         namespace=call.namespace,
     )
-    await _accept(call, [submission], delivery.plan_relay(call.runtime.settings, body.get("ConnectionInfoExtended")))
+    await _accept(call, [submission], delivery.plan_relay(call.runtime.mail.options, body.get("ConnectionInfoExtended")))
     return call.respond(None, status=204)

@@ -104,7 +104,7 @@ def test_size_is_the_size_of_the_mime_message_and_ids_match() -> None:
     app = create_app(mock_settings(seed=5))
     with app.test_client() as own:
         [out] = send(own, {"Emails": [mail()]}).json()
-    submission = runtime_of(app).accepted[-1]
+    submission = runtime_of(app).mail.accepted[-1]
     raw = submission.stored_bytes()
     assert out["Size"] == len(raw)
     parsed = email.message_from_bytes(raw, policy=policy.default)
@@ -126,7 +126,7 @@ def test_passwords_in_connection_infos_are_not_kept() -> None:
         }
         response = send(own, body)
     assert "hemmelig" not in response.text
-    kept = runtime_of(app).accepted[-1]
+    kept = runtime_of(app).mail.accepted[-1]
     assert "hemmelig" not in repr(kept.request)
 
 
@@ -186,7 +186,7 @@ def test_relay_message_accepts_the_vendor_sample_and_keeps_the_text() -> None:
         word = own.post(RELAY, json={"Rfc822": "est", "From": "reprehenderit", "Recipients": ["odio"]}, headers=AUTH)
     assert response.status_code == 204 and response.content == b""
     assert word.status_code == 204
-    first, second = list(runtime_of(app).accepted)[-2:]
+    first, second = list(runtime_of(app).mail.accepted)[-2:]
     assert first.stored_bytes() == rfc822.encode() == first.transmitted_bytes()
     assert first.message_id == "<m1@nordlys.no>"
     assert first.recipients == ["b@fjordtech.no"]

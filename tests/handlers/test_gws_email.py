@@ -38,7 +38,7 @@ def test_send_answers_status_zero_with_a_reference_id_per_user() -> None:
     assert first == {"statusCode": 0, "referenceId": 1}
     assert second == {"statusCode": 0, "referenceId": 2}
     assert other == {"statusCode": 0, "referenceId": 1}
-    submission = runtime_of(app).accepted[-1]
+    submission = runtime_of(app).mail.accepted[-1]
     assert submission.reference_id == 1 and submission.user == "agent2"
     parsed = email.message_from_bytes(submission.stored_bytes(), policy=policy.default)
     assert parsed["Subject"] == "HelloEmail"

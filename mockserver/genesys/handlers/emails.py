@@ -45,14 +45,14 @@ async def send(id: str) -> Response:  # noqa: A002 - the contract names the path
     message_id = call.gen.message_id(mime.message_id_domain(email["from"], call.runtime.settings.hostname))
     reference_id = call.runtime.next_reference_id(call.user or "")
     settings = call.runtime.settings
-    plan = delivery.plan_gws(settings)
+    plan = delivery.plan_gws(call.runtime.mail.options)
     if call.controls.notification == "error":
         # Rehearsing the failure path: nothing is delivered, the outbox row and the notification say why.
         plan = dataclasses.replace(plan, refused=FORCED_FAILURE)
     delay = call.controls.notification_delay
     origin = str(Request(call.scope).base_url).rstrip("/")
     await ingest.accept(
-        call.runtime,
+        call.runtime.mail,
         ingest.Submission(
             operation=call.operation_id,
             message_id=message_id,
