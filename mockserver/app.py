@@ -8,8 +8,9 @@ import ctypes
 import functools
 import logging
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -22,14 +23,19 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mockserver import auth, routing, lean
+from mockserver import auth, lean, routing
 from mockserver.contract import bodies, problems, spec
+from mockserver.genesys import notify
+from mockserver.genesys import state as genesys_state
+from mockserver.genesys.sessions import GwsSessionMiddleware
+from mockserver.genesys.state import Genesys
 from mockserver.mail import ingest
 from mockserver.mail.delivery import SINK
-from mockserver.genesys.sessions import GwsSessionMiddleware
+from mockserver.mail.sink import Sink
 from mockserver.runtime import Runtime
 from mockserver.settings import Settings
-from mockserver.mail.sink import Sink
+from mockserver.superoffice import state as superoffice_state
+from mockserver.superoffice.state import SuperOffice
 
 # Headers a browser client may send and read: the vendors' own, and the mock's controls.
 CORS_REQUEST_HEADERS = [
@@ -69,23 +75,42 @@ VALIDATOR_MAP = {
 }
 
 
-_RUNTIMES: weakref.WeakKeyDictionary[connexion.AsyncApp, Runtime] = weakref.WeakKeyDictionary()
+@dataclass(frozen=True)
+class Built:
+    """What one app was built with: the shared Runtime and each vendor's state."""
+
+    runtime: Runtime
+    genesys: Genesys
+    superoffice: SuperOffice
+
+
+_BUILT: weakref.WeakKeyDictionary[connexion.AsyncApp, Built] = weakref.WeakKeyDictionary()
 
 
 def runtime_of(app: connexion.AsyncApp) -> Runtime:
     """The Runtime an app was built with (for the CLI, the pytest plugin and tests)."""
-    return _RUNTIMES[app]
+    return _BUILT[app].runtime
 
 
-class RuntimeMiddleware:
-    """Makes the app's Runtime reachable from every layer through the ASGI scope."""
+def genesys_of(app: connexion.AsyncApp) -> Genesys:
+    """The GWS state (sessions, CometD) an app was built with (for tests)."""
+    return _BUILT[app].genesys
 
-    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+
+def superoffice_of(app: connexion.AsyncApp) -> SuperOffice:
+    """The SuperOffice state (the CRM directories) an app was built with (for tests)."""
+    return _BUILT[app].superoffice
+
+
+class StateMiddleware:
+    """Makes the app's Runtime and each vendor's state reachable from every layer through the ASGI scope."""
+
+    def __init__(self, app: ASGIApp, state: Mapping[str, object]) -> None:
         self.app = app
-        self.runtime = runtime
+        self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope[bodies.RUNTIME_KEY] = self.runtime
+        scope.update(self.state)
         await self.app(scope, receive, send)
 
 
@@ -99,7 +124,7 @@ async def _checkpoints(runtime: Runtime) -> None:
         await asyncio.to_thread(runtime.mail.outbox.checkpoint)
 
 
-def lifespan_for(runtime: Runtime) -> object:
+def lifespan_for(runtime: Runtime, genesys: Genesys) -> object:
     """Start the embedded sink and the CometD sweeper with the app; let background deliveries finish before
     it stops."""
 
@@ -112,7 +137,7 @@ def lifespan_for(runtime: Runtime) -> object:
             if not sink.start():
                 sink = None
         loop = asyncio.get_running_loop()
-        sweeper = loop.create_task(runtime.bayeux.run_sweeper())
+        sweeper = loop.create_task(genesys.bayeux.run_sweeper())
         checkpoints = loop.create_task(_checkpoints(runtime))
         try:
             yield
@@ -150,9 +175,19 @@ def create_app(settings: Settings | None = None) -> connexion.AsyncApp:
     """Build the server; with no settings they come from MOCKSERVER_* variables (for `uvicorn --factory`)."""
     _return_large_buffers_to_the_system()
     runtime = Runtime(settings if settings is not None else Settings.from_env())
+    # Vendor state beside the shared Runtime, which knows no vendor; a GWS Send's outcome becomes its CometD
+    # notification by way of the mail pipeline's listeners.
+    genesys = Genesys(runtime)
+    superoffice = SuperOffice(runtime)
+    runtime.mail.listeners.append(notify.listener_for(genesys))
+    state = {
+        bodies.RUNTIME_KEY: runtime,
+        genesys_state.SCOPE_KEY: genesys,
+        superoffice_state.SCOPE_KEY: superoffice,
+    }
     # Each request to a multi-media-type operation would log which type Connexion "uses"; it is noise.
     logging.getLogger("connexion.operations.openapi3").setLevel(logging.ERROR)
-    before_exceptions: list[Any] = [partial(RuntimeMiddleware, runtime=runtime)]
+    before_exceptions: list[Any] = [partial(StateMiddleware, state=state)]
     if runtime.settings.cors_origins:
         # Before the exception layer, so that preflights are answered before routing and error responses carry
         # the headers too.
@@ -171,11 +206,11 @@ def create_app(settings: Settings | None = None) -> connexion.AsyncApp:
         "mockserver",
         specification_dir=spec.spec_dir(),
         security_map=lean.security_map(auth.SECURITY_MAP),
-        lifespan=lifespan_for(runtime),
+        lifespan=lifespan_for(runtime, genesys),
         middlewares=lean.middlewares(
             before_exceptions=before_exceptions,
             # Inside the exception layer, so that a CSRF refusal is rendered in the GWS error shape.
-            before_swagger=[partial(GwsSessionMiddleware, sessions=runtime.sessions, settings=runtime.settings)],
+            before_swagger=[partial(GwsSessionMiddleware, sessions=genesys.sessions, settings=runtime.settings)],
         ),
     )
     # Documents, not file names: Connexion would parse each again with pure-Python YAML (and Jinja), which was
@@ -200,5 +235,5 @@ def create_app(settings: Settings | None = None) -> connexion.AsyncApp:
     )
     for error in (ProblemException, HTTPException, Exception):
         app.add_error_handler(error, problems.error_response)
-    _RUNTIMES[app] = runtime
+    _BUILT[app] = Built(runtime, genesys, superoffice)
     return app

@@ -1,28 +1,27 @@
-"""State that lives as long as one app: settings, generators, the directory, counters."""
+"""State that lives as long as one app and that every handler shares: settings, generators, the clock, the mail."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from mockserver.genesys import bayeux, notify
 from mockserver import controls
 from mockserver.contract import spec
+from mockserver.contract.xmlcodec import XmlCodec
 from mockserver.controls import ChaosRule, Latency, parse_chaos
-from mockserver.superoffice.directory import Directory
-from mockserver.formats.dotnet import DotNetDateTime
 from mockserver.fakes import FakerPool, Gen
-from mockserver.genesys.sessions import Sessions
-from mockserver.mail.ingest import Mailroom
+from mockserver.formats.dotnet import DotNetDateTime
 from mockserver.formats.locales import NO_LANGUAGE, Texts
+from mockserver.mail.ingest import Mailroom
 from mockserver.mail.outbox import Outbox
 from mockserver.settings import Settings
-from mockserver.contract.xmlcodec import XmlCodec
+
 
 class Runtime:
-    """Everything an app instance shares between requests.
+    """Everything an app instance shares between requests, whichever vendor they are for.
 
-    Only `create_app` builds one; handlers reach it through the request scope.
+    Only `create_app` builds one; handlers reach it through the request scope. What belongs to one vendor
+    (GWS sessions and CometD, the CRM directory) is that vendor's own state, built beside it by the wiring.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -30,7 +29,6 @@ class Runtime:
         self.run_seed = self.settings.effective_seed
         self.base_zone = ZoneInfo(self.settings.base_timezone)
         self.fakers = FakerPool()
-        self._directories: dict[str, Directory] = {}
         self.latency = Latency.parse(self.settings.latency) if self.settings.latency else None
         self.chaos = self._checked_chaos(parse_chaos(self.settings.chaos))
         self.xml = XmlCodec(spec.resolve)
@@ -40,17 +38,6 @@ class Runtime:
         )
         # The outbox, delivery and its background work: what mail/ingest needs, handed to it as one value.
         self.mail = Mailroom(Outbox(self.settings.outbox), self.settings.delivery_options())
-        self.sessions = Sessions(self.mail.outbox, self.settings.gws_session_minutes * 60)
-        self.bayeux = bayeux.Bayeux(
-            self.mail.outbox,
-            bayeux.Config(
-                timeout_ms=self.settings.bayeux_timeout,
-                max_interval_ms=self.settings.bayeux_max_interval,
-                max_queue=self.settings.bayeux_max_queue,
-            ),
-        )
-        # Told about every background delivery's outcome.
-        self.mail.listeners.append(notify.listener_for(self))
 
     @staticmethod
     def _checked_chaos(rules: tuple[ChaosRule, ...]) -> tuple[ChaosRule, ...]:
@@ -71,14 +58,6 @@ class Runtime:
                 raise ValueError(f"chaos status {rule.status} is not documented for any operation")
         return rules
 
-    def directory(self, locale: str) -> Directory:
-        """The directory for a locale: an address is the same person in every request in that language."""
-        found = self._directories.get(locale)
-        if found is None:
-            found = Directory(self.run_seed, locale)
-            self._directories[locale] = found
-        return found
-
     def gen(self, seed: int, texts: Texts = NO_LANGUAGE) -> Gen:
         return Gen(self.fakers.seeded(seed, texts.faker_locale), seed, texts)
 
@@ -88,7 +67,3 @@ class Runtime:
         if self.frozen_now is not None:
             return DotNetDateTime(self.frozen_now.value.replace(microsecond=micros), tick)
         return DotNetDateTime(datetime.now(self.base_zone), tick)
-
-    def next_reference_id(self, user: str) -> int:
-        """GWS numbers each user's requests 1, 2, 3 …; the notification for a request repeats its id."""
-        return self.sessions.next_reference_id(user)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
-from tests.conftest import AUTH, SEND
+from mockserver import create_app
+from mockserver.app import runtime_of
+from tests.conftest import AUTH, SEND, mock_settings
 
 
 def test_contract_and_swagger_ui_are_served(client: TestClient) -> None:
@@ -39,3 +41,8 @@ def test_allow_names_every_method_of_a_path_with_several_routes(client: TestClie
 def test_seed_header_is_on_every_success(client: TestClient) -> None:
     response = client.post(SEND, json={"Emails": []}, headers=AUTH)
     assert int(response.headers["X-Mock-Seed"]) >= 0
+
+
+def test_the_gws_notification_listens_to_every_background_outcome() -> None:
+    """The wiring, not the Runtime, hands the mail pipeline its one listener: the GWS notification."""
+    assert len(runtime_of(create_app(mock_settings())).mail.listeners) == 1

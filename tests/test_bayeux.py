@@ -21,7 +21,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from mockserver import create_app
-from mockserver.app import runtime_of
+from mockserver.app import genesys_of, runtime_of
 from mockserver.genesys.bayeux import channel_matches
 from mockserver.mail.outbox import Filters
 from mockserver.settings import Settings
@@ -498,7 +498,7 @@ def test_a_client_that_hangs_up_during_a_held_connect_keeps_its_events() -> None
                 await asyncio.sleep(0.3)
                 held.cancel()  # the HTTP connection is closed under the held request
             await asyncio.sleep(0.3)
-            mock.runtime.bayeux.publish("tje0", "/v2/me/emails", {"referenceId": 99})
+            mock.genesys.bayeux.publish("tje0", "/v2/me/emails", {"referenceId": 99})
             await asyncio.sleep(0.5)  # time enough for a held connect that missed the hang-up to take the event
             return await post(http, session, connect_message(client_id, "14"))
 
@@ -510,7 +510,7 @@ def test_a_client_that_hangs_up_during_a_held_connect_keeps_its_events() -> None
 def test_queues_are_bounded_oldest_dropped_first() -> None:
     with create_app(mock_settings(bayeux_max_queue=3)).test_client() as client:
         client_id = subscribed_client(client)
-        bus = runtime_of(client.app).bayeux  # type: ignore[arg-type]
+        bus = genesys_of(client.app).bayeux  # type: ignore[arg-type]
         for n in range(5):
             assert bus.publish("tje0", "/v2/me/emails", {"n": n}) == 1
         assert bus.stats()["bayeux_queue"] == 3
@@ -521,7 +521,7 @@ def test_queues_are_bounded_oldest_dropped_first() -> None:
 def test_a_client_that_stops_polling_is_dropped_with_its_queue() -> None:
     with create_app(mock_settings(bayeux_max_interval=200)).test_client() as client:
         client_id = subscribed_client(client)
-        bus = runtime_of(client.app).bayeux  # type: ignore[arg-type]
+        bus = genesys_of(client.app).bayeux  # type: ignore[arg-type]
         bus.publish("tje0", "/v2/me/emails", {"n": 1})
         assert bus.stats() == {"bayeux_clients": 1, "bayeux_subscriptions": 1, "bayeux_queue": 1}
         deadline = time.monotonic() + 5

@@ -11,9 +11,12 @@ from mockserver.superoffice import carriers
 from mockserver.call import Call
 from mockserver.formats.dotnet import DotNetDateTime
 from mockserver.runtime import Runtime
+from mockserver.superoffice import state
+from mockserver.superoffice.state import SuperOffice
 from tests.conftest import mock_settings
 
 RUNTIME = Runtime(mock_settings(seed=17))
+SUPEROFFICE = SuperOffice(RUNTIME)
 PDF = base64.b64encode(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n").decode()
 RIGHTS = ("TableRight", "FieldProperties")
 
@@ -21,7 +24,11 @@ RIGHTS = ("TableRight", "FieldProperties")
 def call(seed: int = 1, runtime: Runtime = RUNTIME) -> Call:
     return Call(
         runtime=runtime,
-        scope={"type": "http", "headers": []},
+        scope={
+            "type": "http",
+            "headers": [],
+            state.SCOPE_KEY: SUPEROFFICE if runtime is RUNTIME else SuperOffice(runtime),
+        },
         operation_id="v1EMailAgent_SendEMails",
         body=None,
         seed=seed,

@@ -157,7 +157,7 @@ def test_the_python_client_re_handshakes_after_the_server_forgets_it(mock: Runni
             )
             async with client:
                 await client.subscribe("/v2/me/emails")
-                assert mock.runtime.bayeux.forget() >= 1
+                assert mock.genesys.bayeux.forget() >= 1
                 await asyncio.sleep(1.0)  # the held connect answers, the next one gets 402, the client re-handshakes
                 sent = (await http.post(GWS_SEND, json=SEND_BODY, headers=session)).json()
                 async for message in client:

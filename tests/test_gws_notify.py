@@ -13,6 +13,7 @@ from mockserver.genesys import notify
 from mockserver.mail import mime
 from mockserver.mail.ingest import Notice, Outcome, Submission
 from mockserver.mail.outbox import FAILED, NOT_SENT, SENT
+from mockserver.genesys.state import Genesys
 from mockserver.runtime import Runtime
 from tests.conftest import mock_settings
 
@@ -147,7 +148,7 @@ def test_without_a_notice_the_uri_is_relative() -> None:
 # -- the listener, with the real CometD engine -----------------------------------------------------------------
 
 
-def subscribe(runtime: Runtime, user: str) -> str:
+def subscribe(genesys: Genesys, user: str) -> str:
     async def scenario() -> str:
         handshake = {
             "id": "1",
@@ -155,9 +156,9 @@ def subscribe(runtime: Runtime, user: str) -> str:
             "version": "1.0",
             "supportedConnectionTypes": ["long-polling"],
         }
-        [reply] = await runtime.bayeux.handle([handshake], user)
+        [reply] = await genesys.bayeux.handle([handshake], user)
         client_id = str(reply["clientId"])
-        [sub] = await runtime.bayeux.handle(
+        [sub] = await genesys.bayeux.handle(
             [{"id": "2", "channel": "/meta/subscribe", "subscription": "/v2/me/emails", "clientId": client_id}], user
         )
         assert sub["successful"] is True
@@ -166,7 +167,7 @@ def subscribe(runtime: Runtime, user: str) -> str:
     return asyncio.run(scenario())
 
 
-def events(runtime: Runtime, user: str, client_id: str) -> list[dict[str, Any]]:
+def events(genesys: Genesys, user: str, client_id: str) -> list[dict[str, Any]]:
     connect = {
         "id": "3",
         "channel": "/meta/connect",
@@ -174,28 +175,28 @@ def events(runtime: Runtime, user: str, client_id: str) -> list[dict[str, Any]]:
         "clientId": client_id,
         "advice": {"timeout": 0},  # answered at once
     }
-    replies = asyncio.run(runtime.bayeux.handle([connect], user))
+    replies = asyncio.run(genesys.bayeux.handle([connect], user))
     assert replies[-1]["channel"] == "/meta/connect" and replies[-1]["successful"] is True
     return [r for r in replies if "data" in r]
 
 
-def report(runtime: Runtime, sub: Submission, outcome: Outcome) -> None:
-    """What ingest does with a background outcome: hand it to the runtime's GWS listener."""
+def report(genesys: Genesys, sub: Submission, outcome: Outcome) -> None:
+    """What ingest does with a background outcome: hand it to the GWS listener the wiring registers."""
 
     async def run() -> None:
-        await notify.listener_for(runtime)(sub, outcome)
+        await notify.listener_for(genesys)(sub, outcome)
 
     asyncio.run(run())
 
 
 def test_the_listener_publishes_the_outcome_to_the_sending_user_only() -> None:
-    runtime = Runtime(mock_settings(seed=5))
-    mine, theirs = subscribe(runtime, "agent"), subscribe(runtime, "other")
-    report(runtime, submission(), Outcome(1, SENT))
-    [event] = events(runtime, "agent", mine)
+    genesys = Genesys(Runtime(mock_settings(seed=5)))
+    mine, theirs = subscribe(genesys, "agent"), subscribe(genesys, "other")
+    report(genesys, submission(), Outcome(1, SENT))
+    [event] = events(genesys, "agent", mine)
     assert event["channel"] == notify.EMAILS_CHANNEL
-    assert event["data"] == notify.state_change(submission(), Outcome(1, SENT), runtime.run_seed)
-    assert events(runtime, "other", theirs) == []
+    assert event["data"] == notify.state_change(submission(), Outcome(1, SENT), genesys.run_seed)
+    assert events(genesys, "other", theirs) == []
 
 
 @pytest.mark.parametrize(
@@ -203,17 +204,17 @@ def test_the_listener_publishes_the_outcome_to_the_sending_user_only() -> None:
     [{"operation": "v1EMailAgent_SendEMails"}, {"notice": None}, {"user": None}],
 )
 def test_the_listener_ignores_what_is_not_a_gws_send_to_report(overrides: dict[str, Any]) -> None:
-    runtime = Runtime(mock_settings(seed=5))
-    client_id = subscribe(runtime, "agent")
-    report(runtime, submission(**overrides), Outcome(1, SENT))
-    assert events(runtime, "agent", client_id) == []
+    genesys = Genesys(Runtime(mock_settings(seed=5)))
+    client_id = subscribe(genesys, "agent")
+    report(genesys, submission(**overrides), Outcome(1, SENT))
+    assert events(genesys, "agent", client_id) == []
 
 
 def test_the_listener_waits_the_requested_delay() -> None:
-    runtime = Runtime(mock_settings(seed=5))
-    client_id = subscribe(runtime, "agent")
+    genesys = Genesys(Runtime(mock_settings(seed=5)))
+    client_id = subscribe(genesys, "agent")
     started = time.monotonic()
-    report(runtime, submission(notice=Notice("", 300)), Outcome(1, FAILED))
+    report(genesys, submission(notice=Notice("", 300)), Outcome(1, FAILED))
     assert time.monotonic() - started >= 0.3
-    [event] = events(runtime, "agent", client_id)
+    [event] = events(genesys, "agent", client_id)
     assert event["data"]["notificationType"] == "Error"

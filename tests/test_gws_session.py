@@ -11,7 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from mockserver import create_app
-from mockserver.app import runtime_of
+from mockserver.app import genesys_of, runtime_of
 from mockserver.mail.outbox import Filters
 from tests.conftest import AUTH, GWS_SEND, basic, gws_login, mock_settings
 
@@ -121,7 +121,7 @@ def test_start_and_end_the_contact_center_session(fresh: TestClient) -> None:
     start = {"operationName": "StartContactCenterSession", "channels": ["voice", "email"]}
     response = fresh.post("/api/v2/me", json=start, headers=session)
     assert (response.status_code, response.json()) == (200, {"statusCode": 0})
-    sessions = runtime_of(fresh.app).sessions  # type: ignore[arg-type]
+    sessions = genesys_of(fresh.app).sessions  # type: ignore[arg-type]
     live = sessions.get(fresh.cookies["JSESSIONID"])
     assert live is not None and live.channels == ("voice", "email")
     end = fresh.post("/api/v2/me", json={"operationName": "EndContactCenterSession"}, headers=session)

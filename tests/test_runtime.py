@@ -1,4 +1,4 @@
-"""State that lives as long as one app: checked chaos, the last few accepted mails, clocks, directories, counters."""
+"""State that lives as long as one app: checked chaos, the last few accepted mails, clocks, seeds, latency."""
 
 from __future__ import annotations
 
@@ -62,13 +62,6 @@ def test_only_the_last_few_accepted_mails_are_kept_in_process() -> None:
     assert runtime.mail.outbox.count(Filters()) == len(subjects)
 
 
-def test_a_directory_per_locale_kept_for_the_run() -> None:
-    runtime = Runtime(mock_settings(seed=2))
-    norwegian = runtime.directory("no_NO")
-    assert runtime.directory("no_NO") is norwegian
-    assert runtime.directory("en_US") is not norwegian
-
-
 def test_with_a_seed_the_clock_is_frozen_with_a_request_seeded_fraction() -> None:
     runtime = Runtime(mock_settings(seed=2, frozen_time="2025-05-13T10:24:31+02:00"))
     one, again, other = runtime.now(runtime.gen(7)), runtime.now(runtime.gen(7)), runtime.now(runtime.gen(8))
@@ -97,13 +90,3 @@ def test_run_seed_is_the_given_seed_or_one_drawn_for_the_run() -> None:
 def test_latency_setting_is_parsed_once() -> None:
     assert Runtime(mock_settings(latency="100-200")).latency == Latency("uniform", 100.0, 200.0)
     assert Runtime(mock_settings()).latency is None
-
-
-def test_reference_ids_count_per_user() -> None:
-    runtime = Runtime(mock_settings())
-    ids = [runtime.next_reference_id(user) for user in ("anna", "anna", "lars", "anna", "lars")]
-    assert ids == [1, 2, 1, 3, 2]
-
-
-def test_the_gws_notification_listens_to_every_background_outcome() -> None:
-    assert len(Runtime(mock_settings()).mail.listeners) == 1

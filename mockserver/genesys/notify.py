@@ -18,7 +18,7 @@ from mockserver.mail.ingest import Listener, Outcome, Submission
 from mockserver.mail.outbox import NOT_SENT, SENT
 
 if TYPE_CHECKING:
-    from mockserver.runtime import Runtime
+    from mockserver.genesys.state import Genesys
 
 logger = logging.getLogger("mockserver.notifications")
 
@@ -91,16 +91,17 @@ def state_change(submission: Submission, outcome: Outcome, run_seed: int) -> dic
     return data
 
 
-def listener_for(runtime: Runtime) -> Listener:
-    """The outcome listener that turns a GWS Send's outcome into its notification for the sending user."""
+def listener_for(genesys: Genesys) -> Listener:
+    """The outcome listener that turns a GWS Send's outcome into its notification for the sending user (the
+    wiring adds it to the Mailroom's listeners)."""
 
     async def notify(submission: Submission, outcome: Outcome) -> None:
         if submission.operation != SEND_OPERATION or submission.notice is None or submission.user is None:
             return
         if submission.notice.delay_ms:
             await asyncio.sleep(submission.notice.delay_ms / 1000)
-        data = state_change(submission, outcome, runtime.run_seed)
-        reached = runtime.bayeux.publish(submission.user, EMAILS_CHANNEL, data)
+        data = state_change(submission, outcome, genesys.run_seed)
+        reached = genesys.bayeux.publish(submission.user, EMAILS_CHANNEL, data)
         logger.debug(
             "referenceId %s: %s sent to %d CometD client(s)", submission.reference_id, data["notificationType"], reached
         )

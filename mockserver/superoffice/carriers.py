@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mockserver.call import Call
+from mockserver.superoffice import state
 
 UNSAFE_EXTENSIONS = frozenset(
     {
@@ -50,7 +51,7 @@ def address(call: Call, item: Any) -> Any:
         return item
     addr = item.get("Address")
     person = (
-        call.runtime.directory(call.texts.faker_locale).lookup(addr) if isinstance(addr, str) and addr.strip() else None
+        state.of(call.scope).directory(call.texts.faker_locale).lookup(addr) if isinstance(addr, str) and addr.strip() else None
     )
     if person is None:
         # Nobody the CRM knows: the client's values, .NET defaults for the rest.

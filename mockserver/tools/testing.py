@@ -13,7 +13,8 @@ import connexion
 import uvicorn
 from starlette.types import ASGIApp
 
-from mockserver.app import create_app, runtime_of
+from mockserver.app import create_app, genesys_of, runtime_of
+from mockserver.genesys.state import Genesys
 from mockserver.runtime import Runtime
 from mockserver.settings import Settings
 
@@ -37,6 +38,10 @@ class RunningMock:
     @property
     def runtime(self) -> Runtime:
         return runtime_of(self.app)
+
+    @property
+    def genesys(self) -> Genesys:
+        return genesys_of(self.app)
 
 
 @contextmanager

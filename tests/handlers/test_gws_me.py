@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from mockserver import create_app
-from mockserver.app import runtime_of
+from mockserver.app import genesys_of
 from tests.conftest import AUTH, USER, basic, gws_login, mock_settings
 
 ME = "/api/v2/me"
@@ -34,7 +34,7 @@ def user_id(run_seed: int, user: str) -> str:
 
 
 def channels(client: TestClient) -> tuple[str, ...]:
-    live = runtime_of(client.app).sessions.get(client.cookies["JSESSIONID"])
+    live = genesys_of(client.app).sessions.get(client.cookies["JSESSIONID"])
     assert live is not None
     return live.channels
 

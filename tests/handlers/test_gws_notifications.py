@@ -11,7 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from mockserver import create_app
-from mockserver.app import runtime_of
+from mockserver.app import genesys_of
 from mockserver.tools.testing import running_mock
 from tests.conftest import AUTH, USER, basic, gws_login, mock_settings
 from tests.support import connect_message, handshake_message, subscribe_message
@@ -118,7 +118,7 @@ def test_each_request_speaks_for_its_own_user(client: TestClient) -> None:
         post(client, session, [subscribe_message(client_id)], "/")
     [stolen] = post(client, theirs, [connect_message(hs["clientId"])], "/connect")
     assert stolen["successful"] is False and stolen["error"] == "402::Unknown client"
-    assert runtime_of(client.app).bayeux.publish("agent2", "/v2/me/emails", {"n": 1}) == 1
+    assert genesys_of(client.app).bayeux.publish("agent2", "/v2/me/emails", {"n": 1}) == 1
     [event, reply] = post(client, theirs, [connect_message(other_hs["clientId"], first=True)], "/connect")
     assert event == {"channel": "/v2/me/emails", "data": {"n": 1}} and reply["successful"] is True
     [only_reply] = post(client, mine, [connect_message(hs["clientId"], first=True)], "/connect")
@@ -150,6 +150,6 @@ def test_a_client_that_hangs_up_on_a_held_connect_finds_its_events_on_the_next_o
             return replies
 
     with running_mock(mock_settings(seed=13, bayeux_timeout=3000)) as mock:
-        replies = asyncio.run(scenario(mock.base_url, mock.runtime.bayeux.publish))
+        replies = asyncio.run(scenario(mock.base_url, mock.genesys.bayeux.publish))
     assert replies[0] == {"channel": "/v2/me/emails", "data": {"referenceId": 5}}
     assert replies[-1]["id"] == "9" and replies[-1]["successful"] is True

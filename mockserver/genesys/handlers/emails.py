@@ -9,8 +9,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mockserver.mail import delivery, ingest, mime, mimewriter
 from mockserver.call import GWS_MEDIA_TYPES, Call, begin
+from mockserver.genesys import state
+from mockserver.mail import delivery, ingest, mime, mimewriter
 
 FORCED_FAILURE = "Unable to send the e-mail: the mail server refused it (requested by Prefer: notification=error)"
 
@@ -43,7 +44,7 @@ async def send(id: str) -> Response:  # noqa: A002 - the contract names the path
     body = call.body
     email: dict[str, Any] = body["email"]
     message_id = call.gen.message_id(mime.message_id_domain(email["from"], call.runtime.settings.hostname))
-    reference_id = call.runtime.next_reference_id(call.user or "")
+    reference_id = state.of(call.scope).next_reference_id(call.user or "")
     settings = call.runtime.settings
     plan = delivery.plan_gws(call.runtime.mail.options)
     if call.controls.notification == "error":

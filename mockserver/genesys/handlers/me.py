@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from mockserver.auth import GWS_SESSION_KEY
 from mockserver.call import GWS_MEDIA_TYPES, Call, begin
+from mockserver.genesys import state
 
 
 def _user_resource(call: Call) -> dict[str, Any]:
@@ -52,5 +53,5 @@ async def post() -> Response:
     if session is not None:
         starting = body["operationName"] == "StartContactCenterSession"
         channels = (body.get("channels") or ()) if starting else ()
-        call.runtime.sessions.set_channels(session.id, channels)
+        state.of(call.scope).sessions.set_channels(session.id, channels)
     return call.respond({"statusCode": 0})

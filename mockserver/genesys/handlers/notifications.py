@@ -15,8 +15,8 @@ from connexion import context as cx
 from starlette.responses import Response
 from starlette.types import Receive
 
-from mockserver.contract.bodies import BODY_KEY, RUNTIME_KEY
-from mockserver.runtime import Runtime
+from mockserver.contract.bodies import BODY_KEY
+from mockserver.genesys import state
 
 MEDIA_TYPE = "application/json; charset=utf-8"
 
@@ -31,14 +31,13 @@ async def _watch_disconnect(receive: Receive, gone: asyncio.Event) -> None:
 
 
 async def post() -> Response:
-    runtime: Runtime = cx.scope[RUNTIME_KEY]
     body: Any = cx.scope.get(BODY_KEY)
     batch = body if isinstance(body, list) else [body]
     user = str(cx.context.get("user") or "")
     gone = asyncio.Event()
     watcher = asyncio.get_running_loop().create_task(_watch_disconnect(cx.receive, gone))
     try:
-        replies = await runtime.bayeux.handle(batch, user, gone)
+        replies = await state.of(cx.scope).bayeux.handle(batch, user, gone)
     finally:
         watcher.cancel()
         with suppress(asyncio.CancelledError):
