@@ -39,7 +39,7 @@ lint: $(STAMP)
 
 # Schemathesis' coverage phase on top of `make test`'s campaign: every boundary of every property (slow).
 conformance-deep: $(STAMP) system-deps
-	MOCKSERVER_CONFORMANCE_DEEP=1 $(BIN)/pytest -q tests/test_conformance.py
+	MOCKSERVER_CONFORMANCE_DEEP=1 $(BIN)/pytest -q tests/tools/test_conformance.py
 
 # Our mock (1 and 2 workers) vs Prism and a bare-Starlette ceiling; installs wrk (apt) and Prism (npm) when
 # missing. BENCH_QUICK=1 for a smoke run. Results: bench/results/latest.json; see bench/README.md.

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.conftest import AUTH, SEND
-from tests.test_cometd_clients import python_session
+from tests.genesys.test_cometd_clients import python_session
 
 
 def free_port() -> int:

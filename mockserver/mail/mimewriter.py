@@ -9,7 +9,7 @@ bodies encoded exactly as the stdlib encodes them (the same heuristics and the s
 helpers), so that a body's bytes equal the reference's. Attachments are the client's base64, re-wrapped
 into 76-column lines without decoding the whole blob.
 
-The reference stays the definition: `tests/test_mimewriter.py` parses what this module writes with
+The reference stays the definition: `tests/mail/test_mimewriter.py` parses what this module writes with
 `BytesParser(policy=policy.default)` and requires the same headers, bodies, attachments and structure as the
 stdlib's build of the same draft. An address that only SMTPUTF8 can carry makes the header block raw UTF-8
 (RFC 6532). What this writer does not write (a message id that is no RFC 5322 msg-id, a line that cannot be kept

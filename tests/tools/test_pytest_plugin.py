@@ -14,7 +14,7 @@ from mockserver.tools.pytest_plugin import MailNotFound, MockServer, Outbox
 from mockserver.tools.testing import running_mock
 from tests.conftest import AUTH, RELAY, SEND, mock_settings
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def readme_example() -> str:

@@ -36,7 +36,7 @@ from mockserver.mail import mime, mimewriter
 from mockserver.formats import base64text
 from mockserver.mail.mime import Draft, draft_from_entity, message_bytes, reference_message
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from bodies import mail, norwegian_mail
 
 WHEN = datetime(2025, 5, 13, 8, 24, 31, tzinfo=UTC)

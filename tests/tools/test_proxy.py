@@ -1,5 +1,5 @@
 """`mockserver proxy`: the mock on loopback as the upstream passes through unchanged, invalid requests and the
-deliberately broken upstreams of tests/broken.py are reported (or refused, in strict mode) in each vendor's
+deliberately broken upstreams of tests/tools/broken.py are reported (or refused, in strict mode) in each vendor's
 shape, an unreachable upstream is a 502, and no credential reaches the header or the log."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from mockserver.tools.conformance import gws_session_headers
 from mockserver.tools.proxy import VIOLATIONS_HEADER, add_arguments, create_proxy, main
 from mockserver.tools.testing import RunningMock, free_port, running_mock, serving
 from mockserver.contract.wire import XML
-from tests.broken import BROKEN, GWS_PASSWORD, GWS_USER, SO_PASSWORD, SO_USER, server_settings
+from tests.tools.broken import BROKEN, GWS_PASSWORD, GWS_USER, SO_PASSWORD, SO_USER, server_settings
 from tests.conftest import basic
 
 SO_AUTH = {"Authorization": basic(SO_USER, SO_PASSWORD)}

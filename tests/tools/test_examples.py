@@ -13,7 +13,7 @@ import pytest
 from mockserver.tools import examples
 from mockserver.contract import spec, wire
 
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "examples"
+EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "examples"
 REGENERATE = ".venv/bin/python -m mockserver examples --out fixtures/examples"
 VENDOR_OPERATIONS = ["v1EMailAgent_SendEMails", "v1EMailAgent_SaveToMailServer", "v1EMailAgent_RelayMessage"]
 SHOWN_SO_HEADERS = ["Authorization", "Accept", "Accept-Language", "Content-Type"]

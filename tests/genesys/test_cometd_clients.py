@@ -24,7 +24,7 @@ from aiocometd_ng.exceptions import ServerError
 from mockserver.tools.testing import RunningMock, running_mock
 from tests.conftest import AUTH, GWS_SEND, mock_settings
 
-JS_DIR = Path(__file__).parent / "js"
+JS_DIR = Path(__file__).resolve().parent.parent / "js"
 SEND_BODY: dict[str, Any] = {
     "operationName": "Send",
     "queueName": "Forwarde-mails",

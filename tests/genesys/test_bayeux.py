@@ -1,6 +1,6 @@
 """The CometD (Bayeux) endpoint: the protocol, its errors, its bounds, and the notifications after Send.
 
-Messages here are written the way the real clients send them (see tests/test_cometd_clients.py for the
+Messages here are written the way the real clients send them (see tests/genesys/test_cometd_clients.py for the
 clients themselves). Tests that hold a connect open run a real server on a loopback port. With CSRF protection
 on (the default) every CometD POST carries the session cookie and the CSRF token, as against a real GWS.
 """

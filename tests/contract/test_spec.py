@@ -71,14 +71,6 @@ def test_every_operation_resolves_to_a_real_async_handler(path: str, method: str
     assert operation.get("description")
 
 
-def test_handler_names_follow_operation_ids() -> None:
-    assert routing.function_name("v1EMailAgent_SendEMails") == ("mockserver.superoffice.handlers", "send_emails")
-    assert routing.function_name("v1EMailAgent_SaveToMailServer")[1] == "save_to_mail_server"
-    assert routing.function_name("gwsEmail_Send") == ("mockserver.genesys.handlers.emails", "send")
-    with pytest.raises(LookupError):
-        routing.function_name("unknownPrefix_Thing")
-
-
 def examples() -> list[tuple[str, str, Any]]:
     """(example id, schema $ref, value) for every request and response example in the document."""
     found = []

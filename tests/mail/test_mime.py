@@ -20,7 +20,7 @@ WHEN = datetime(2025, 5, 13, 8, 24, 31, tzinfo=UTC)
 
 
 def write(entity: dict[str, Any], message_id: str = "<id-1@nordlys.no>") -> bytes:
-    """The message as the server writes it (the direct writer; tests/test_mimewriter.py holds it to the stdlib)."""
+    """The message as the server writes it (the direct writer; tests/mail/test_mimewriter.py holds it to the stdlib)."""
     return mimewriter.write(draft_from_entity(entity, message_id=message_id, date=WHEN)).stored
 
 

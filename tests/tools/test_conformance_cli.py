@@ -13,7 +13,7 @@ import pytest
 from mockserver.tools import campaign
 from mockserver import cli
 from mockserver.tools.testing import running_mock, serving
-from tests.broken import BROKEN, GWS_PASSWORD, GWS_USER, SO_PASSWORD, SO_USER, Broken, server_settings
+from tests.tools.broken import BROKEN, GWS_PASSWORD, GWS_USER, SO_PASSWORD, SO_USER, Broken, server_settings
 from tests.servers import smtp_server
 
 AUTH = campaign.Auth(superoffice_basic=f"{SO_USER}:{SO_PASSWORD}", gws_basic=f"{GWS_USER}:{GWS_PASSWORD}")

@@ -140,7 +140,7 @@ def test_a_committed_row_survives_a_crash_of_its_writer(tmp_path: Path) -> None:
     script = textwrap.dedent(
         f"""
         import os, signal, sys
-        sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
         from mockserver.mail.outbox import Outbox
         outbox = Outbox({str(path)!r})
         outbox.record(namespace="", operation="op", message_id="<m@x>", envelope_from=None, recipients=["a@b.no"],
