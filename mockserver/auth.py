@@ -22,7 +22,7 @@ from mockserver.settings import Settings
 TICKET = re.compile(r"^[0-9]+T:\S+$")
 BEARER = re.compile(r"^[0-9]+[A-Za-z]:\S+$")
 XSRF_COOKIE = "XSRF-TOKEN"
-# Where the GWS session middleware leaves the request's session (a gws_session.Session, or None).
+# Where the GWS session middleware leaves the request's session (a genesys.sessions.Session, or None).
 GWS_SESSION_KEY = "mockserver.gws_session"
 
 
