@@ -22,8 +22,8 @@ import uvicorn
 from connexion.lifecycle import ConnexionResponse
 from connexion.resolver import Resolver
 
-from mockserver.contract import spec
 from mockserver.cli import EVENT_LOOP
+from mockserver.contract import spec
 
 ANSWER = b"[]"
 

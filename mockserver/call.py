@@ -20,11 +20,11 @@ from starlette.types import Receive, Scope, Send
 
 from mockserver import controls
 from mockserver.contract import problems, spec
-from mockserver.formats import locales, timezones
 from mockserver.contract.bodies import BODY_KEY, RAW_BODY_KEY, RUNTIME_KEY
-from mockserver.formats.dotnet import DotNetDateTime
-from mockserver.fakes import Gen
 from mockserver.contract.negotiation import negotiate
+from mockserver.fakes import Gen
+from mockserver.formats import locales, timezones
+from mockserver.formats.dotnet import DotNetDateTime
 from mockserver.formats.projection import SelectTree, apply_select, parse_select
 from mockserver.runtime import Runtime
 from mockserver.seeding import SEED_HEADERS, request_seed

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from mockserver import __version__
-from mockserver.tools import examples, proxy
 from mockserver.settings import ENV_PREFIX, Settings
+from mockserver.tools import examples, proxy
 
 # Held CometD connects (up to --bayeux-timeout) must not keep a stopping server up.
 GRACEFUL_SHUTDOWN_SECONDS = 3

@@ -15,8 +15,8 @@ from mockserver import call as calls
 from mockserver import controls, create_app
 from mockserver.app import runtime_of
 from mockserver.formats.dotnet import DotNetDateTime
-from mockserver.mail.outbox import Filters
 from mockserver.formats.projection import parse_select
+from mockserver.mail.outbox import Filters
 from mockserver.runtime import Runtime
 from tests.conftest import AUTH, RELAY, SEND, mock_settings
 

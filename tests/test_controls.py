@@ -8,8 +8,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from mockserver import create_app
-from mockserver.contract import spec
 from mockserver.app import runtime_of
+from mockserver.contract import spec
 from mockserver.controls import Latency, parse_chaos, parse_prefer
 from tests.conftest import AUTH, GWS_SEND, RELAY, SAVE, SEND, gws_login, mock_settings
 

@@ -8,10 +8,10 @@ import subprocess
 import sys
 from datetime import datetime
 
-from mockserver.formats import locales
 from mockserver.contract import spec
-from mockserver.formats.dotnet import FIELD_RIGHT, TABLE_RIGHT
 from mockserver.fakes import FakerPool, Gen, stable_int
+from mockserver.formats import locales
+from mockserver.formats.dotnet import FIELD_RIGHT, TABLE_RIGHT
 
 
 def gen(seed: int) -> Gen:

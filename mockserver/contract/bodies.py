@@ -20,8 +20,8 @@ from starlette.datastructures import Headers
 from starlette.types import Receive, Scope
 
 from mockserver.contract import forms, problems, spec
-from mockserver.formats.base64text import base64_text
 from mockserver.contract.xmlcodec import XmlBodyError, XmlCodec
+from mockserver.formats.base64text import base64_text
 
 BODY_KEY = "mockserver.body"
 RAW_BODY_KEY = "mockserver.raw_body"

@@ -16,8 +16,8 @@ from connexion.exceptions import ProblemException
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
-from mockserver.mail import mime
 from mockserver.contract.bodies import RUNTIME_KEY
+from mockserver.mail import mime
 from mockserver.mail.outbox import Filters, Row, parse_instant
 from mockserver.runtime import Runtime
 

@@ -33,10 +33,10 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mockserver.genesys import bayeux
-from mockserver.contract import problems
 from mockserver.auth import GWS_SESSION_KEY, check_user
+from mockserver.contract import problems
 from mockserver.contract.bodies import read_body
+from mockserver.genesys import bayeux
 from mockserver.mail.outbox import Outbox
 from mockserver.settings import Settings
 

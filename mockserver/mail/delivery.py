@@ -282,9 +282,7 @@ def deliverable(recipients: Sequence[str]) -> tuple[list[str], list[str]]:
 
 def _tls_context(options: DeliveryOptions) -> ssl.SSLContext:
     return (
-        ssl.create_default_context(cafile=options.tls_ca_file)
-        if options.tls_ca_file
-        else ssl.create_default_context()
+        ssl.create_default_context(cafile=options.tls_ca_file) if options.tls_ca_file else ssl.create_default_context()
     )
 
 

@@ -143,7 +143,9 @@ class Mailroom:
         task.add_done_callback(self.tasks.discard)
 
 
-async def accept(mailroom: Mailroom, submission: Submission, plan: delivery.Plan, *, background: bool = False) -> Outcome:
+async def accept(
+    mailroom: Mailroom, submission: Submission, plan: delivery.Plan, *, background: bool = False
+) -> Outcome:
     """Record an accepted mail, then deliver it as planned (see `accept_all`)."""
     [outcome] = await accept_all(mailroom, [submission], plan, background=background)
     return outcome

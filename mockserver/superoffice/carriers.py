@@ -51,7 +51,9 @@ def address(call: Call, item: Any) -> Any:
         return item
     addr = item.get("Address")
     person = (
-        state.of(call.scope).directory(call.texts.faker_locale).lookup(addr) if isinstance(addr, str) and addr.strip() else None
+        state.of(call.scope).directory(call.texts.faker_locale).lookup(addr)
+        if isinstance(addr, str) and addr.strip()
+        else None
     )
     if person is None:
         # Nobody the CRM knows: the client's values, .NET defaults for the rest.

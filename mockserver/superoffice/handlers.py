@@ -8,13 +8,13 @@ from typing import Any
 from connexion import context as cx
 from starlette.responses import Response
 
-from mockserver.superoffice import carriers
-from mockserver.mail import delivery, ingest, mime, mimewriter
+from mockserver.call import SUPEROFFICE_MEDIA_TYPES, Call, begin
 from mockserver.contract import problems
 from mockserver.contract.bodies import RUNTIME_KEY
-from mockserver.call import SUPEROFFICE_MEDIA_TYPES, Call, begin
 from mockserver.formats.dotnet import DotNetDateTime
+from mockserver.mail import delivery, ingest, mime, mimewriter
 from mockserver.runtime import Runtime
+from mockserver.superoffice import carriers
 
 ONLINE_RESTRICTED = (
     "The EMail agent is not available in Online by default. Access must be requested specifically when app is "
@@ -197,5 +197,7 @@ async def relay_message() -> Response:
         accepted_at=call.now().value,
         namespace=call.namespace,
     )
-    await _accept(call, [submission], delivery.plan_relay(call.runtime.mail.options, body.get("ConnectionInfoExtended")))
+    await _accept(
+        call, [submission], delivery.plan_relay(call.runtime.mail.options, body.get("ConnectionInfoExtended"))
+    )
     return call.respond(None, status=204)

@@ -28,8 +28,8 @@ from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.core.result import Err
 
 from mockserver import __version__
-from mockserver.tools import conformance
 from mockserver.contract import spec, wire
+from mockserver.tools import conformance
 
 MODES = ("examples", "mutations", "positive", "negative")
 # Single-violation cases per operation at most: one per required property, enum and type along the example.

@@ -17,8 +17,8 @@ import schemathesis
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from mockserver.contract import forms
-from mockserver.formats.projection import apply_select, parse_select, unselected
 from mockserver.contract.wire import FORM, XML_MEDIA_TYPES, read_xml, wire_body_is_valid
+from mockserver.formats.projection import apply_select, parse_select, unselected
 
 BODY_KWARGS = frozenset({"data", "json", "content", "files"})
 

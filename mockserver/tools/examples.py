@@ -57,11 +57,11 @@ import httpx
 from starlette.types import ASGIApp, Message
 
 from mockserver.contract import spec
+from mockserver.contract.problems import BAYEUX_PATH
+from mockserver.contract.xmlcodec import XmlCodec
 from mockserver.genesys.notify import EMAILS_CHANNEL
 from mockserver.genesys.sessions import CSRF_TOKEN, SESSION_COOKIE
-from mockserver.contract.problems import BAYEUX_PATH
 from mockserver.settings import Settings
-from mockserver.contract.xmlcodec import XmlCodec
 
 FORMATS = ("json", "xml", "http", "markdown")
 DEFAULT_SEED = 0

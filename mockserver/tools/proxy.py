@@ -31,11 +31,11 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mockserver.contract import bodies, forms, problems, spec, wire
-from mockserver.formats import projection
 from mockserver.contract.bodies import JSON_MEDIA_TYPES, json_pointer_to_path
-from mockserver.genesys.sessions import request_cookies
-from mockserver.formats.projection import parse_select
 from mockserver.contract.xmlcodec import XmlBodyError
+from mockserver.formats import projection
+from mockserver.formats.projection import parse_select
+from mockserver.genesys.sessions import request_cookies
 
 logger = logging.getLogger("mockserver.proxy")
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from mockserver.contract import forms, spec
 from mockserver.call import GWS_MEDIA_TYPES, SUPEROFFICE_MEDIA_TYPES
+from mockserver.contract import forms, spec
 from mockserver.contract.negotiation import negotiate, parse_accept
 from mockserver.contract.problems import ERROR_MEDIA_TYPES
 from mockserver.contract.xmlcodec import XmlCodec

@@ -16,8 +16,8 @@ from starlette.responses import Response
 from starlette.testclient import TestClient
 
 from mockserver import create_app
-from mockserver.contract import problems
 from mockserver.call import CannedResponse
+from mockserver.contract import problems
 from tests.conftest import AUTH, GWS_SEND, SEND, mock_settings
 
 NOTIFY = "/api/v2/notifications"

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from mockserver.genesys import notify
+from mockserver.genesys.state import Genesys
 from mockserver.mail import mime
 from mockserver.mail.ingest import Notice, Outcome, Submission
 from mockserver.mail.outbox import FAILED, NOT_SENT, SENT
-from mockserver.genesys.state import Genesys
 from mockserver.runtime import Runtime
 from tests.conftest import mock_settings
 
@@ -111,10 +111,7 @@ def test_a_failed_mail_is_an_error_and_stays_a_draft_the_agent_can_send_again() 
     assert data["notificationType"] == "Error" and data["referenceId"] == 26
     assert data["errorMessage"] == "smtp://127.0.0.1:25: ConnectionRefusedError"
     assert data["email"]["state"] == "Composing"
-    assert (
-        data["email"]["capabilities"] == notify.COMPOSING_CAPABILITIES
-        and "Send" in notify.COMPOSING_CAPABILITIES
-    )
+    assert data["email"]["capabilities"] == notify.COMPOSING_CAPABILITIES and "Send" in notify.COMPOSING_CAPABILITIES
     data["email"]["capabilities"].clear()
     assert "Send" in notify.COMPOSING_CAPABILITIES  # each notification has its own list
 

@@ -12,9 +12,18 @@ from typing import Any
 import pytest
 
 from mockserver import create_app
-from mockserver.contract import spec
 from mockserver.app import runtime_of
-from mockserver.mail.delivery import DeliveryOptions, Endpoint, Plan, deliverable, is_allowed, plan_relay, plan_send, split_server
+from mockserver.contract import spec
+from mockserver.mail.delivery import (
+    DeliveryOptions,
+    Endpoint,
+    Plan,
+    deliverable,
+    is_allowed,
+    plan_relay,
+    plan_send,
+    split_server,
+)
 from mockserver.mail.outbox import Filters
 from mockserver.settings import Settings
 from tests.conftest import AUTH, GWS_SEND, RELAY, SAVE, SEND, gws_login, mock_settings
@@ -100,9 +109,7 @@ def test_plans_per_mode() -> None:
     assert plan_send(options(), None, None, None).empty
     sink = plan_send(options(delivery="sink", sink_port=2525), {"ServerName": "smtp.gmail.com"}, None, None)
     assert sink.smtp == Endpoint("smtp", "127.0.0.1", 2525)  # the sink captures everything, whatever is named
-    refused = plan_send(
-        options(delivery="smtp"), {"ServerName": "smtp.gmail.com:587", "UseSSL": True}, None, None
-    )
+    refused = plan_send(options(delivery="smtp"), {"ServerName": "smtp.gmail.com:587", "UseSSL": True}, None, None)
     assert refused.refused is not None and "smtp.gmail.com" in refused.refused
     named = plan_send(
         options(delivery="smtp"), {"ServerName": "127.0.0.1:465", "UseSSL": True, "UserName": "u"}, None, None

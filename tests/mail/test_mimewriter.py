@@ -32,8 +32,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mockserver.mail import mime, mimewriter
 from mockserver.formats import base64text
+from mockserver.mail import mime, mimewriter
 from mockserver.mail.mime import Draft, draft_from_entity, message_bytes, reference_message
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))

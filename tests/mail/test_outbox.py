@@ -14,7 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from mockserver.mail.outbox import FAILED, LARGE_MESSAGE, QUEUED, SENT, Filters, Outbox, Record, instant_text, parse_instant
+from mockserver.mail.outbox import (
+    FAILED,
+    LARGE_MESSAGE,
+    QUEUED,
+    SENT,
+    Filters,
+    Outbox,
+    Record,
+    instant_text,
+    parse_instant,
+)
 
 
 def record(outbox: Outbox, namespace: str = "", subject: str = "Hei", to: str = "kari@fjordtech.no") -> int:

@@ -7,11 +7,10 @@ from typing import Any
 
 import pytest
 
-from mockserver.superoffice import carriers
 from mockserver.call import Call
 from mockserver.formats.dotnet import DotNetDateTime
 from mockserver.runtime import Runtime
-from mockserver.superoffice import state
+from mockserver.superoffice import carriers, state
 from mockserver.superoffice.state import SuperOffice
 from tests.conftest import mock_settings
 

@@ -10,11 +10,11 @@ from xml.etree import ElementTree
 
 import pytest
 
-from mockserver.tools import campaign
 from mockserver import cli
+from mockserver.tools import campaign
 from mockserver.tools.testing import running_mock, serving
-from tests.tools.broken import BROKEN, GWS_PASSWORD, GWS_USER, SO_PASSWORD, SO_USER, Broken, server_settings
 from tests.servers import smtp_server
+from tests.tools.broken import BROKEN, GWS_PASSWORD, GWS_USER, SO_PASSWORD, SO_USER, Broken, server_settings
 
 AUTH = campaign.Auth(superoffice_basic=f"{SO_USER}:{SO_PASSWORD}", gws_basic=f"{GWS_USER}:{GWS_PASSWORD}")
 CREDENTIALS = ["--basic", f"{SO_USER}:{SO_PASSWORD}", "--gws-basic", f"{GWS_USER}:{GWS_PASSWORD}"]

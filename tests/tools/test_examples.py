@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from mockserver.tools import examples
 from mockserver.contract import spec, wire
+from mockserver.tools import examples
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "examples"
 REGENERATE = ".venv/bin/python -m mockserver examples --out fixtures/examples"

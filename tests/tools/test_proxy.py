@@ -17,12 +17,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mockserver import create_app
 from mockserver.contract import forms, spec
+from mockserver.contract.wire import XML
 from mockserver.tools.conformance import gws_session_headers
 from mockserver.tools.proxy import VIOLATIONS_HEADER, add_arguments, create_proxy, main
 from mockserver.tools.testing import RunningMock, free_port, running_mock, serving
-from mockserver.contract.wire import XML
-from tests.tools.broken import BROKEN, GWS_PASSWORD, GWS_USER, SO_PASSWORD, SO_USER, server_settings
 from tests.conftest import basic
+from tests.tools.broken import BROKEN, GWS_PASSWORD, GWS_USER, SO_PASSWORD, SO_USER, server_settings
 
 SO_AUTH = {"Authorization": basic(SO_USER, SO_PASSWORD)}
 GWS_AUTH = basic(GWS_USER, GWS_PASSWORD)
