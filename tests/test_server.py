@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -39,34 +40,26 @@ def wait_until_up(base: str, process: subprocess.Popen[bytes], timeout: float = 
     raise AssertionError(f"server not up within {timeout} s")
 
 
-@pytest.fixture(params=[1, 2], ids=["1-worker", "2-workers"])
-def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "MOCKSERVER_PORT": str(port),
-        "MOCKSERVER_SEED": "77",
-        "MOCKSERVER_LOG_LEVEL": "warning",
-        # The default delivery (the embedded sink) and the default outbox file, in this test's own places.
-        "MOCKSERVER_SINK_PORT": str(free_port()),
-    }
-    log = tmp_path / "server.log"
+@contextmanager
+def serving(workers: int, env: dict[str, str], cwd: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m mockserver serve --workers N` with MOCKSERVER_* from `env`, up until the block ends; its output
+    is shown if it does not come up."""
+    log = cwd / "server.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "mockserver", "serve", "--workers", str(request.param)],
-            env=env,
-            cwd=tmp_path,
+            [sys.executable, "-m", "mockserver", "serve", "--workers", str(workers)],
+            env={**os.environ, **env},
+            cwd=cwd,
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    base = f"http://127.0.0.1:{port}"
     try:
         try:
-            wait_until_up(base, process)
+            wait_until_up(f"http://127.0.0.1:{env['MOCKSERVER_PORT']}", process)
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{log.read_text()}") from None
-        yield base
+        yield process
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -74,6 +67,20 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+@pytest.fixture(params=[1, 2], ids=["1-worker", "2-workers"])
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    env = {
+        "MOCKSERVER_PORT": str(port),
+        "MOCKSERVER_SEED": "77",
+        "MOCKSERVER_LOG_LEVEL": "warning",
+        # The default delivery (the embedded sink) and the default outbox file, in this test's own places.
+        "MOCKSERVER_SINK_PORT": str(free_port()),
+    }
+    with serving(request.param, env, tmp_path):
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_serves_the_contract_and_sends_mail_on_loopback(server: str) -> None:

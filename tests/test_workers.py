@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest
 
 from mockserver import workers
 from tests.conftest import AUTH, SEND
-from tests.test_server import free_port, wait_until_up
+from tests.test_server import free_port, serving
 
 pytestmark = pytest.mark.skipif(not workers.balances(), reason="SO_REUSEPORT balancing is Linux's")
 
@@ -78,35 +77,9 @@ def _is_worker(pid: int) -> bool:
 @pytest.fixture
 def two_workers(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     port = free_port()
-    env = {
-        **os.environ,
-        "MOCKSERVER_PORT": str(port),
-        "MOCKSERVER_LOG_LEVEL": "warning",
-        "MOCKSERVER_DELIVERY": "none",
-    }
-    log = tmp_path / "server.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "mockserver", "serve", "--workers", "2"],
-            env=env,
-            cwd=tmp_path,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        try:
-            wait_until_up(f"http://127.0.0.1:{port}", process)
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}\n{log.read_text()}") from None
+    env = {"MOCKSERVER_PORT": str(port), "MOCKSERVER_LOG_LEVEL": "warning", "MOCKSERVER_DELIVERY": "none"}
+    with serving(2, env, tmp_path) as process:
         yield port, process
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def connections_per_worker(port: int, pids: list[int], count: int) -> list[int]:
