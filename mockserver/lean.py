@@ -36,7 +36,7 @@ from connexion.middleware.request_validation import (
     RequestValidationMiddleware,
     RequestValidationOperation,
 )
-from connexion.middleware.swagger_ui import SwaggerUIMiddleware
+from connexion.middleware.swagger_ui import SwaggerUIAPI, SwaggerUIMiddleware
 from connexion.operations import AbstractOperation
 from connexion.security import SECURITY_HANDLERS, AbstractSecurityHandler
 from starlette.types import Receive, Scope, Send
@@ -121,15 +121,38 @@ class LeanRequestValidationMiddleware(RequestValidationMiddleware):
     api_cls = LeanRequestValidationAPI
 
 
+class WrittenContractAPI(SwaggerUIAPI):
+    """`openapi.json` / `openapi.yaml` as the contract is written: named components and their `$ref`s, only the
+    `servers` set to where the mock is mounted. Connexion serves the document with every `$ref` inlined, which
+    leaves a client generator one anonymous copy of each carrier per operation and media type."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._written: dict[str, dict[str, Any]] = {}
+
+    def _spec_for_prefix(self, request: Any) -> dict[str, Any]:
+        base_path = self._base_path_for_prefix(request)
+        found = self._written.get(base_path)
+        if found is None:
+            # `with_base_path` builds (and validates) a whole new specification: once per prefix, not per request.
+            found = self._written[base_path] = self.specification.with_base_path(base_path).raw
+        return found
+
+
 class LeanSwaggerUIMiddleware(SwaggerUIMiddleware):
-    """Swagger UI and the served contract, without routing every API request through their routes first."""
+    """Swagger UI and the served contract (as written), without routing every API request through their routes
+    first."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._prefixes: list[str] = []
 
-    def add_api(self, specification: Any, base_path: str | None = None, **kwargs: Any) -> None:
-        super().add_api(specification, base_path=base_path, **kwargs)
+    def add_api(self, specification: Any, base_path: str | None = None, arguments: Any = None, **kwargs: Any) -> None:
+        # SwaggerUIMiddleware.add_api, with the API class that serves the contract as written.
+        api = WrittenContractAPI(
+            specification, base_path=base_path, arguments=arguments, default=self.default_fn, **kwargs
+        )
+        self.router.mount(api.base_path, app=api.router)
         options = kwargs.get("swagger_ui_options")
         ui_path = getattr(options, "swagger_ui_path", "/ui") if options is not None else "/ui"
         # The API's own base path (from its `servers` when none is given) is where it was just mounted.

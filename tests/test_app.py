@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
+import yaml
 from starlette.testclient import TestClient
 
 from mockserver import create_app
 from mockserver.app import runtime_of
+from mockserver.contract import spec
 from tests.conftest import AUTH, SEND, mock_settings
 
 
@@ -16,6 +20,25 @@ def test_contract_and_swagger_ui_are_served(client: TestClient) -> None:
     ui = client.get("/ui/")
     assert ui.status_code == 200
     assert "swagger" in ui.text.lower()
+
+
+def _as_json(document: object) -> object:
+    """What a JSON answer makes of a YAML document: string keys, dates and times as ISO text."""
+    return json.loads(json.dumps(document, default=lambda value: value.isoformat()))
+
+
+def test_the_contract_is_served_as_written(client: TestClient) -> None:
+    """Named components and their `$ref`s, as a client generator pointed at the URL should see them; only the
+    `servers` say where the mock serves it."""
+    written = _as_json(spec.load(spec.EMAIL_API))
+    for served in (client.get("/openapi.json").json(), yaml.safe_load(client.get("/openapi.yaml").text)):
+        assert served.pop("servers") == [{"url": ""}]
+        assert served == {k: v for k, v in written.items() if k != "servers"}
+        body = served["paths"][SEND]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        assert body == {"$ref": "#/components/schemas/SendEMailsRequest"}
+    control = client.get("/_mock/openapi.json").json()
+    assert control.pop("servers") == [{"url": "/_mock"}]
+    assert control == {k: v for k, v in _as_json(spec.load(spec.CONTROL_API)).items() if k != "servers"}
 
 
 def test_unknown_superoffice_path_is_a_webapi_404(client: TestClient) -> None:

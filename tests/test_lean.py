@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import connexion
 import pytest
+from connexion.json_schema import resolve_refs
 from connexion.middleware.exceptions import ExceptionMiddleware
 from connexion.middleware.main import ConnexionMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
@@ -102,6 +104,11 @@ def test_every_kind_of_request_gets_the_same_answer_on_both_stacks(clients: tupl
         # Twice each: what the lean stack keeps from the first request must not change the second's answer.
         for _ in range(2):
             got, expected = answer(fast, method, path, headers, body), answer(slow, method, path, headers, body)
+            if path.endswith("/openapi.json"):
+                # The lean stack serves the contract as written; Connexion's serves it with the `$ref`s inlined.
+                assert got[:2] == expected[:2], (method, path)
+                assert resolve_refs(json.loads(got[2])) == json.loads(expected[2])
+                continue
             assert got == expected, (method, path, headers)
         statuses.add(got[0])
     assert statuses >= {200, 204, 307, 400, 401, 404, 405, 406, 415}  # the list reaches every layer
