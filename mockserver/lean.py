@@ -19,7 +19,7 @@ same answers.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import connexion
@@ -231,17 +231,19 @@ _LEAN = {
 }
 
 
-def middlewares(before_exceptions: Sequence[Any] = (), before_swagger: Sequence[Any] = ()) -> list[Any]:
-    """Connexion's default middleware stack with the lean ones in their places, and the app's own where
-    `MiddlewarePosition.BEFORE_EXCEPTION` and `BEFORE_SWAGGER` would put them (Connexion finds those places by
-    class, which a subclass does not match)."""
+def middlewares(
+    before_exceptions: Sequence[Any] = (), before_swagger: Sequence[Any] = (), replace: Mapping[Any, Any] = _LEAN
+) -> list[Any]:
+    """Connexion's default middleware stack with the lean ones in their places (`replace={}`: Connexion's own),
+    and the app's own where `MiddlewarePosition.BEFORE_EXCEPTION` and `BEFORE_SWAGGER` would put them (Connexion
+    finds those places by class, which a subclass does not match)."""
     stack: list[Any] = []
     for middleware in ConnexionMiddleware.default_middlewares:
         if middleware is ExceptionMiddleware:
             stack += before_exceptions
         elif middleware is SwaggerUIMiddleware:
             stack += before_swagger
-        stack.append(_LEAN.get(middleware, middleware))
+        stack.append(replace.get(middleware, middleware))
     return stack
 
 
