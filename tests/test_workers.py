@@ -137,6 +137,28 @@ def test_a_killed_worker_is_replaced_on_the_socket_it_had(two_workers: tuple[int
     assert sum(spread) == 16 and min(spread) >= 1, spread
 
 
+def test_ttin_adds_a_worker_with_a_socket_and_ttou_takes_both_away(
+    two_workers: tuple[int, subprocess.Popen[bytes]],
+) -> None:
+    """uvicorn's SIGTTIN / SIGTTOU: the added worker gets a socket of its own, and a removed worker's socket is
+    closed, so that the kernel stops handing it connections nobody accepts."""
+    port, supervisor = two_workers
+    first = set(workers_of(supervisor.pid, 2))
+    os.kill(supervisor.pid, signal.SIGTTIN)
+    [added] = set(workers_of(supervisor.pid, 3)) - first
+    deadline = time.monotonic() + 30
+    while len(tcp_sockets(port, LISTEN) & socket_inodes(added)) != 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(tcp_sockets(port, LISTEN)) == 3
+    assert len(tcp_sockets(port, LISTEN) & socket_inodes(added)) == 1
+    os.kill(supervisor.pid, signal.SIGTTOU)
+    assert set(workers_of(supervisor.pid, 2)) == first
+    while len(tcp_sockets(port, LISTEN)) != 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(tcp_sockets(port, LISTEN)) == 2
+    assert sum(connections_per_worker(port, sorted(first), 8)) == 8
+
+
 def test_sockets_share_one_port_chosen_by_the_kernel() -> None:
     sockets = workers.bind_sockets("127.0.0.1", 0, 3)
     try:
