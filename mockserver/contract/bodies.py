@@ -169,6 +169,34 @@ def json_pointer_to_path(parts: list[str | int]) -> str:
     return path
 
 
+def schema_errors(validator: Any, value: Any) -> Iterator[Any]:
+    """The validator's errors, each nullable use of a carrier looked through: `{allOf: [$ref], nullable: true}`
+    fails as "not valid under any of the given schemas" when the carrier is wrong inside, and the error that
+    says where (`OutgoingConnectionInfo.Password: 4711 is not of type "string"`) is in its non-null branch."""
+    for error in validator.iter_errors(value):
+        yield from _looked_through(error)
+
+
+def _looked_through(error: Any) -> Iterator[Any]:
+    if type(error.kind).__name__ in ("AnyOf", "OneOfNotValid"):
+        here = list(error.instance_path)
+        branches = [
+            branch
+            for branch in error.kind.context or []
+            if not (
+                len(branch) == 1
+                and type(branch[0].kind).__name__ == "Type"
+                and list(branch[0].kind.types) == ["null"]
+                and list(branch[0].instance_path) == here
+            )
+        ]
+        if len(branches) == 1 and branches[0]:
+            for inner in branches[0]:
+                yield from _looked_through(inner)
+            return
+    yield error
+
+
 def first_error(schema: Mapping[str, Any], value: Any) -> problems.MockProblem | None:
     """The first schema violation of a request body as a 400 problem, or None when `value` is valid."""
     checks = body_validator(schema)
@@ -176,7 +204,7 @@ def first_error(schema: Mapping[str, Any], value: Any) -> problems.MockProblem |
     if validator.is_valid(value):  # no error objects to build for the common case
         not_bytes = checks.byte_errors(value)
         return problems.bad_request(not_bytes) if not_bytes else None
-    for error in validator.iter_errors(value):
+    for error in schema_errors(validator, value):
         kind_name = type(error.kind).__name__
         path = json_pointer_to_path(list(error.instance_path))
         kind = "invalid"
@@ -354,7 +382,7 @@ class JsonResponseValidator(AbstractResponseBodyValidator):
             raise NonConformingResponseBody(f"Response body is not JSON: {exc}") from None
 
     def _validate(self, body: Any) -> None:
-        for error in compiled(self._schema).iter_errors(body):
+        for error in schema_errors(compiled(self._schema), body):
             path = json_pointer_to_path(list(error.instance_path))
             raise NonConformingResponseBody(
                 detail=f"Response body does not conform to specification. {error.message} at '{path}'"

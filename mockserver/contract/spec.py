@@ -44,7 +44,8 @@ def schema(name: str) -> dict[str, Any]:
 
 def _dotnet_type(prop: dict[str, Any]) -> str | None:
     """The .NET type name the vendor reports in FieldProperties for a scalar property, or None."""
-    ref = prop.get("$ref", "")
+    wrapped = prop.get("allOf") or [{}]
+    ref = prop.get("$ref", "") or (wrapped[0].get("$ref", "") if len(wrapped) == 1 else "")
     if ref:
         target = schema(ref.rsplit("/", 1)[1])
         if target.get("type") == "object":
@@ -73,20 +74,61 @@ def carrier_scalar_fields(carrier: str) -> tuple[tuple[str, str], ...]:
     return tuple(fields)
 
 
+_NULLABLE: dict[int, tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
+
+
 def resolve(node: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Follow `$ref` within the contract, and unwrap the single-`allOf` wrappers that carry XML item names."""
+    """Follow `$ref` within the contract, and unwrap the single-`allOf` wrappers that carry XML item names or
+    make one use of a component nullable (the component itself is not: `{allOf: [$ref], nullable: true}`)."""
     seen = 0
+    nullable = False
     while True:
         if "$ref" in node:
             section, name = str(node["$ref"]).split("/")[-2:]
             node = load()["components"][section][name]
         elif "allOf" in node and len(node["allOf"]) == 1 and "properties" not in node and "type" not in node:
+            nullable = nullable or node.get("nullable") is True
             node = node["allOf"][0]
         else:
-            return node
+            return _as_nullable(node) if nullable and node.get("nullable") is not True else node
         seen += 1
         if seen > 32:
             raise ValueError("reference cycle in the contract")
+
+
+def _as_nullable(node: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The component with `nullable: true`, one copy per component (the codecs look schemas up by identity)."""
+    found = _NULLABLE.get(id(node))
+    if found is None or found[0] is not node:
+        found = _NULLABLE[id(node)] = (node, {**node, "nullable": True})
+    return found[1]
+
+
+MEDIA_VIEWS = ("json",)
+
+
+def media_view(document: Mapping[str, Any], media: str) -> dict[str, Any]:
+    """The contract with only `application/json` request and response bodies (`media="json"`), derived from
+    the one written contract, for client generators that take every listed media type as another way to send
+    the same call (openapi-python-client sends `json=` and then `data=`, a form body) or parse every
+    documented error as JSON, whatever the media type says. Everything else (paths, parameters, components,
+    their `$ref`s) is the contract as written; an operation without a JSON body keeps what it has."""
+    if media not in MEDIA_VIEWS:
+        raise ValueError(f"unknown media view {media!r}; choose from {', '.join(MEDIA_VIEWS)}")
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        if not isinstance(node, Mapping):
+            return node
+        found = {key: walk(value) for key, value in node.items()}
+        content = node.get("content")
+        if isinstance(content, Mapping) and "application/json" in content:
+            found["content"] = {"application/json": walk(content["application/json"])}
+        return found
+
+    viewed: dict[str, Any] = walk(document)
+    return viewed
 
 
 @functools.cache
@@ -111,9 +153,11 @@ def _root_name(schema: Mapping[str, Any]) -> str:
     name = (schema.get("xml") or {}).get("name")
     if name:
         return str(name)
-    if "$ref" in schema:
+    wrapped = schema.get("allOf") or [{}]
+    ref = schema.get("$ref") or (wrapped[0].get("$ref") if len(wrapped) == 1 else None)
+    if ref:  # a use of a component, nullable or not, is rooted where the component is
         target = resolve(schema)
-        return str((target.get("xml") or {}).get("name") or str(schema["$ref"]).rsplit("/", 1)[1])
+        return str((target.get("xml") or {}).get("name") or str(ref).rsplit("/", 1)[1])
     return "Result"
 
 

@@ -155,6 +155,30 @@ class PlannedCase:
 Progress = Callable[[str, int, int], None]
 
 
+def _without_schema_examples(document: dict[str, Any]) -> dict[str, Any]:
+    """The contract without the `example` of each component schema; the operations' own examples stay.
+
+    Those are one value each, shown in Swagger UI. From them schemathesis assembles whole bodies, drawing a
+    value for every other property by generation (`{"Emails": null, "OutgoingConnectionInfo": {...}}`): the
+    positive mode's work, done again one hypothesis run per property. With the nullable uses of the carriers
+    spelled `{allOf: [$ref], nullable: true}` its walk reaches every carrier, and drawing SendEMails' examples
+    took 23 s instead of 0.2 s."""
+
+    def strip(node: Any, names: bool = False) -> Any:
+        if isinstance(node, dict):  # under `properties` the keys are names: a property may be called `example`
+            return {
+                key: strip(value, key == "properties" and not names)
+                for key, value in node.items()
+                if names or key != "example"
+            }
+        if isinstance(node, list):
+            return [strip(item) for item in node]
+        return node
+
+    components = document.get("components", {})
+    return {**document, "components": {**components, "schemas": strip(components.get("schemas", {}))}}
+
+
 class Campaign:
     """The cases of one seeded campaign, generated once and sent to as many servers as asked."""
 
@@ -181,7 +205,7 @@ class Campaign:
         self.max_examples = max_examples
         self.seed = seed
         self.modes = tuple(modes)
-        self.schema = schemathesis.openapi.from_dict(spec.load())
+        self.schema = schemathesis.openapi.from_dict(_without_schema_examples(spec.load()))
         self.skipped: dict[str, list[str]] = {}
         self.operations = self._select(operations)
         self.planned: list[PlannedCase] = []

@@ -31,7 +31,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mockserver.contract import bodies, forms, problems, spec, wire
-from mockserver.contract.bodies import JSON_MEDIA_TYPES, json_pointer_to_path
+from mockserver.contract.bodies import JSON_MEDIA_TYPES, json_pointer_to_path, schema_errors
 from mockserver.contract.xmlcodec import XmlBodyError
 from mockserver.formats import projection
 from mockserver.formats.projection import parse_select
@@ -123,7 +123,7 @@ def _schema_errors(validator: Any, value: Any) -> list[str]:
     """The first few schema violations of `value`, each as `path: message`; a value under a property whose name
     suggests a credential is not quoted."""
     found = []
-    for error in validator.iter_errors(value):
+    for error in schema_errors(validator, value):
         parts = list(error.instance_path)
         where = json_pointer_to_path(parts) or "(root)"
         if any(isinstance(part, str) and SECRET_NAME.search(part) for part in parts):

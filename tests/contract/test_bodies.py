@@ -124,6 +124,21 @@ def test_first_error_reports_the_path_and_a_kind() -> None:
     assert first_error(schema, {"to": [1]}) is None
 
 
+def test_an_error_inside_a_nullable_carrier_names_the_property_not_the_carrier(client: TestClient) -> None:
+    # `OutgoingConnectionInfo` is `{allOf: [$ref], nullable: true}`: the schema error is an anyOf of "not null"
+    # and the carrier's own error, and the client is told the latter
+    body = {**BODY, "OutgoingConnectionInfo": {"UserName": "kari", "ServerName": 25}}
+    response = client.post(SEND, json=body, headers=AUTH)
+    assert response.status_code == 400, response.text
+    detail = json.dumps(response.json())
+    assert "OutgoingConnectionInfo.ServerName" in detail and "any of" not in detail
+    wrapped = {"nullable": True, "allOf": [{"type": "object", "properties": {"n": {"type": "integer"}}}]}
+    schema = {"type": "object", "properties": {"c": {**wrapped}}}
+    problem = first_error(schema, {"c": {"n": "x"}})
+    assert problem is not None and "'c.n'" in str(problem.detail)
+    assert first_error(schema, {"c": None}) is None
+
+
 def test_byte_strings_are_checked_where_the_schema_asks_for_them() -> None:
     """format: byte is checked in place (not by jsonschema-rs, which would copy every such string)."""
     attachment = {"type": "object", "properties": {"Stream": {"type": "string", "format": "byte", "nullable": True}}}

@@ -88,9 +88,11 @@ def examples() -> list[tuple[str, str, Any]]:
         for status, response in operation["responses"].items():
             response = resolve(response)
             for media, content in response.get("content", {}).items():
-                items = content["schema"].get("items", {})
-                schema_ref = content["schema"].get("$ref") or items.get("$ref") or items["allOf"][0]["$ref"]
-                is_array = "$ref" not in content["schema"]
+                schema = content["schema"]
+                is_array = "items" in schema
+                # A named carrier, maybe wrapped (`allOf`) to name its XML items or to make this use nullable.
+                named = schema.get("items", {}) if is_array else schema
+                schema_ref = named.get("$ref") or named["allOf"][0]["$ref"]
                 values = [resolve(e)["value"] for e in content.get("examples", {}).values()]
                 if "example" in content:
                     values.append(content["example"])
@@ -104,6 +106,44 @@ def examples() -> list[tuple[str, str, Any]]:
 def test_examples_validate_against_their_schemas(name: str, ref: str, value: Any) -> None:
     errors = [f"{list(e.instance_path)}: {e.message}" for e in validator_for(ref).iter_errors(value)]
     assert errors == []
+
+
+CARRIERS = [
+    name
+    for name, schema in spec.load()["components"]["schemas"].items()
+    if name.startswith(("EMail", "Field", "Table")) and schema.get("properties")  # FieldProperties is a map
+]
+
+
+def schema_validator(schema: dict[str, Any]) -> Any:
+    schemas = {name: to_json_schema(s) for name, s in spec.load()["components"]["schemas"].items()}
+    return jsonschema_rs.Draft4Validator({"components": {"schemas": schemas}, **to_json_schema(schema)})
+
+
+def test_a_component_describes_the_carrier_and_is_not_itself_nullable() -> None:
+    """Nullability is on each use (a client generator makes `T | null` of a nullable component everywhere)."""
+    nullable = [name for name, schema in spec.load()["components"]["schemas"].items() if schema.get("nullable")]
+    assert nullable == []
+
+
+@pytest.mark.parametrize("carrier", CARRIERS)
+def test_select_may_null_every_property_of_a_carrier(carrier: str) -> None:
+    properties = spec.schema(carrier)["properties"]
+    validator = validator_for(f"#/components/schemas/{carrier}")
+    for name in properties:
+        assert validator.is_valid({name: None}), f"{carrier}.{name}"
+    assert not validator.is_valid(None)
+
+
+def test_sendemails_answers_carriers_and_savetomailserver_may_answer_null() -> None:
+    operations = spec.operations()
+    sent = operations["v1EMailAgent_SendEMails"]["responses"]["200"]["content"]["application/json"]["schema"]
+    saved = operations["v1EMailAgent_SaveToMailServer"]["responses"]["200"]["content"]["application/json"]["schema"]
+    entity = {"Subject": "Møte", "To": [{"Address": "kari@fjordtech.no"}]}
+    assert schema_validator(sent).is_valid([entity])
+    assert not schema_validator(sent).is_valid([None])
+    assert schema_validator(saved).is_valid(entity)
+    assert schema_validator(saved).is_valid(None)
 
 
 def test_seed_samples_are_examples_of_the_contract() -> None:
@@ -189,3 +229,41 @@ def test_error_responses_are_declared_for_every_operation() -> None:
         else:
             expected = {"400", "401", "403", "415", "500"}
         assert expected <= declared, operation_id
+
+
+def test_a_nullable_use_of_a_component_keeps_the_components_xml_root() -> None:
+    # SaveToMailServer answers `{allOf: [$ref EMailEntity], nullable: true}`: the XML root is still the carrier's
+    schema, root = spec.response_schema("v1EMailAgent_SaveToMailServer", 200, "application/xml") or ({}, "")
+    assert "allOf" in schema and schema.get("nullable") is True
+    assert root == "EMailEntity"
+
+
+def test_the_json_view_keeps_only_json_bodies_and_is_a_valid_contract() -> None:
+    written = spec.load()
+    view = spec.media_view(written, "json")
+    validate(view)
+    media_types = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("content"), dict):
+                media_types.update(node["content"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(view)
+    assert media_types == {"application/json"}
+    # nothing but the media types differs: same paths, parameters and components, the `$ref`s kept
+    assert view["components"]["schemas"] == written["components"]["schemas"]
+    assert view["paths"].keys() == written["paths"].keys()
+    send = view["paths"]["/api/v1/Agents/EMail/SendEMails"]["post"]
+    assert send["parameters"] == written["paths"]["/api/v1/Agents/EMail/SendEMails"]["post"]["parameters"]
+    assert send["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/SendEMailsRequest"
+    }
+    assert "application/xml" in written["paths"]["/api/v1/Agents/EMail/SendEMails"]["post"]["requestBody"]["content"]
+    with pytest.raises(ValueError, match="unknown media view"):
+        spec.media_view(written, "xml")
