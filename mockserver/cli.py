@@ -168,6 +168,44 @@ def check_spec() -> int:
     return 1 if failed else 0
 
 
+def contract(args: argparse.Namespace) -> int:
+    """The contract as the mock serves it at `/openapi.json` (or `?media=json`), for a generator run offline."""
+    import json
+
+    import yaml
+
+    from mockserver.contract import spec
+
+    document: dict[str, Any] = spec.load()
+    if args.server:
+        document = {**document, "servers": [{"url": args.server.rstrip("/")}]}
+    if args.media:
+        document = spec.media_view(document, args.media)
+    if args.format == "json":
+        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    else:
+        text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _add_contract_options(parser: argparse.ArgumentParser) -> None:
+    from mockserver.contract import spec
+
+    parser.add_argument(
+        "--media",
+        choices=spec.MEDIA_VIEWS,
+        help="only the JSON request and response bodies (the view client generators want; see the README)",
+    )
+    parser.add_argument("--format", choices=("yaml", "json"), default="yaml", help="output format (default yaml)")
+    parser.add_argument("--server", help="set `servers` to this URL (default: as written, `/`)")
+    parser.add_argument("--out", help="write to this file instead of stdout")
+
+
 def _add_conformance_options(parser: argparse.ArgumentParser) -> None:
     env = "MOCKSERVER_CONFORMANCE_"
     parser.add_argument("--base-url", required=True, help="the implementation to test, e.g. http://127.0.0.1:8080")
@@ -304,6 +342,11 @@ def build_parser() -> argparse.ArgumentParser:
     examples.add_arguments(
         commands.add_parser("examples", help="write sample requests and answers for docs (json, xml, http, markdown)")
     )
+    _add_contract_options(
+        commands.add_parser(
+            "contract", help="print the contract as served at /openapi.json (`--media json`: the JSON view)"
+        )
+    )
     commands.add_parser("check-spec", help="validate the OpenAPI documents in openapi/")
     commands.add_parser("version", help="print the version")
     return parser
@@ -320,6 +363,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return proxy.main(args)
         if args.command == "examples":
             return examples.main(args)
+        if args.command == "contract":
+            return contract(args)
         if args.command == "check-spec":
             return check_spec()
         print(f"mockserver {__version__}")

@@ -39,7 +39,10 @@ from connexion.middleware.request_validation import (
 from connexion.middleware.swagger_ui import SwaggerUIAPI, SwaggerUIMiddleware
 from connexion.operations import AbstractOperation
 from connexion.security import SECURITY_HANDLERS, AbstractSecurityHandler
+from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
+
+from mockserver.contract import spec
 
 _NO_VALIDATOR = object()
 
@@ -132,10 +135,14 @@ class WrittenContractAPI(SwaggerUIAPI):
 
     def _spec_for_prefix(self, request: Any) -> dict[str, Any]:
         base_path = self._base_path_for_prefix(request)
-        found = self._written.get(base_path)
+        media = request.query_params.get("media") or ""
+        if media and media not in spec.MEDIA_VIEWS:
+            raise HTTPException(400, f"unknown media view {media!r}; choose from {', '.join(spec.MEDIA_VIEWS)}")
+        found = self._written.get(f"{media}:{base_path}")
         if found is None:
             # `with_base_path` builds (and validates) a whole new specification: once per prefix, not per request.
-            found = self._written[base_path] = self.specification.with_base_path(base_path).raw
+            found = self.specification.with_base_path(base_path).raw
+            found = self._written[f"{media}:{base_path}"] = spec.media_view(found, media) if media else found
         return found
 
 

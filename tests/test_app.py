@@ -41,6 +41,21 @@ def test_the_contract_is_served_as_written(client: TestClient) -> None:
     assert control == {k: v for k, v in _as_json(spec.load(spec.CONTROL_API)).items() if k != "servers"}
 
 
+def test_the_json_view_of_the_contract_is_derived_from_the_written_one(client: TestClient) -> None:
+    written = _as_json(spec.load(spec.EMAIL_API))
+    for served in (
+        client.get("/openapi.json?media=json").json(),
+        yaml.safe_load(client.get("/openapi.yaml?media=json").text),
+    ):
+        served.pop("servers")
+        assert served == {k: v for k, v in _as_json(spec.media_view(written, "json")).items() if k != "servers"}
+        assert list(served["paths"][SEND]["post"]["requestBody"]["content"]) == ["application/json"]
+    # the full contract is still there for everyone else, and an unknown view is a clear 400
+    assert "application/xml" in client.get("/openapi.json").json()["paths"][SEND]["post"]["requestBody"]["content"]
+    refused = client.get("/openapi.json?media=xml")
+    assert refused.status_code == 400 and "json" in refused.json()["Message"]
+
+
 def test_unknown_superoffice_path_is_a_webapi_404(client: TestClient) -> None:
     response = client.post("/api/v1/Agents/EMail/NoSuchThing", json={}, headers=AUTH)
     assert response.status_code == 404

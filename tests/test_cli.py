@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import json
+import pathlib
+
 import pytest
+import yaml
 
 from mockserver import __version__
 from mockserver.cli import build_parser, main, settings_from_args
+from mockserver.contract import spec
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -38,3 +43,16 @@ def test_unknown_command_exits_2() -> None:
     with pytest.raises(SystemExit) as raised:
         main(["frobnicate"])
     assert raised.value.code == 2
+
+
+def test_contract_prints_the_served_contract_and_its_json_view(
+    capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path
+) -> None:
+    assert main(["contract", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(spec.load(), default=str))
+    out = tmp_path / "email-api.json.yaml"
+    assert main(["contract", "--media", "json", "--server", "http://127.0.0.1:9/", "--out", str(out)]) == 0
+    view = yaml.safe_load(out.read_text(encoding="utf-8"))
+    assert view["servers"] == [{"url": "http://127.0.0.1:9"}]
+    expected = spec.media_view({**spec.load(), "servers": [{"url": "http://127.0.0.1:9"}]}, "json")
+    assert json.dumps(view, default=str, sort_keys=True) == json.dumps(expected, default=str, sort_keys=True)
