@@ -24,9 +24,11 @@ test: lint pytest
 system-deps:
 	./scripts/install-system-deps.sh
 
-# The official CometD JavaScript client, for the GWS notification tests (pinned by tests/js/package-lock.json).
+# The JavaScript the tests run (pinned by tests/js/package-lock.json): the official CometD client for the GWS
+# notification tests; openapi-typescript, openapi-fetch and tsc for the typed-client tests. Reinstalled when
+# the lock file is newer than the installed tree.
 js-deps:
-	@test -d tests/js/node_modules/cometd || (cd tests/js && npm ci --no-audit --no-fund)
+	@test tests/js/node_modules/.package-lock.json -nt tests/js/package-lock.json || (cd tests/js && npm ci --no-audit --no-fund)
 
 pytest: $(STAMP) system-deps js-deps
 	$(BIN)/pytest
