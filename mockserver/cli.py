@@ -285,6 +285,7 @@ def conformance(args: argparse.Namespace) -> int:
         if report.error:
             print(f"mockserver conformance: {report.error}", file=sys.stderr)
         print(campaign.summary_text(report))
+        print(campaign.coverage_text(report))
         details = campaign.failure_details(report)
         if details:
             print("\nFailures:\n" + details)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import http.cookiejar
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,10 +31,14 @@ from mockserver import __version__
 from mockserver.contract import spec, wire
 from mockserver.tools import conformance
 
-MODES = ("examples", "mutations", "positive", "negative")
+MODES = ("examples", "mutations", "boundaries", "positive", "negative")
 # Single-violation cases per operation at most: one per required property, enum and type along the example.
 MAX_MUTATIONS = 80
 MUTATION_DEPTH = 4
+# Boundary cases per operation at most, and the length sent where the contract sets no maximum (a subject or an
+# address longer than any form field, where fixed-size buffers and database columns break).
+MAX_BOUNDARIES = 120
+LONG_STRING = 1000
 # The stateful checks need links between operations, which this contract has none of.
 STATEFUL_CHECKS = frozenset({"use_after_free", "ensure_resource_availability", "object_level_authorization"})
 # Checks that send extra requests of their own: once per operation is enough to judge them.
@@ -89,6 +93,9 @@ class CaseResult:
     failures: list[dict[str, str]] = field(default_factory=list)
     error: str | None = None
     curl: str = ""
+    operation_id: str = ""
+    request_media_type: str | None = None
+    enums: list[str] = field(default_factory=list)  # `path=member` of every enum value the request carried
 
     @property
     def passed(self) -> bool:
@@ -137,6 +144,7 @@ class Report:
                         for failure in r.failures
                     ],
                     "errors": [{"mode": r.mode, "error": r.error, "curl": r.curl} for r in results if r.error],
+                    "coverage": coverage(results),
                 }
                 for name, results in self.by_operation().items()
             },
@@ -249,6 +257,8 @@ class Campaign:
     def _draw(self, operation: Any, mode: str) -> list[tuple[Any, str]]:
         if mode == "mutations":
             return self._mutations(operation)
+        if mode == "boundaries":
+            return self._boundaries(operation)
         return [(case, "") for case in self._generated(operation, mode)]
 
     def _generated(self, operation: Any, mode: str) -> list[Any]:
@@ -267,18 +277,10 @@ class Campaign:
         of the enum, a value of the wrong type. Schemathesis' negative cases break many things at once, so a
         server that overlooks one of them (an `operationName` it never reads) would still answer 400."""
         operation_id = str(operation.definition.raw["operationId"])
-        content = (operation.definition.raw.get("requestBody") or {}).get("content", {})
-        if "application/json" not in content:
+        base = self._json_example(operation)
+        if base is None:
             return []
-        examples = [
-            case
-            for strategy in operation.get_strategies_from_examples()
-            for case in _collect(strategy, 1, self._seed_for(operation, "mutations"))
-            if case.media_type == "application/json" and isinstance(case.body, dict)
-        ]
-        if not examples:
-            return []
-        base = examples[0]
+        content = operation.definition.raw["requestBody"]["content"]
         schema = spec.resolve(content["application/json"]["schema"])
         validator = wire.request_validator(operation_id)
         cases = []
@@ -296,6 +298,54 @@ class Campaign:
             if len(cases) >= MAX_MUTATIONS:
                 break
         return cases
+
+    def _boundaries(self, operation: Any) -> list[tuple[Any, str]]:
+        """The contract example with one value at a boundary the contract draws, or just past it: each array
+        empty, at its minimum and maximum length (and one short or over), each string empty, at its length
+        limits or long, each enum member, each integer at its limits, each nullable property `null`, and
+        every nullable property of the body `null` at once. A case the contract allows must be answered like
+        the example; one it forbids must be refused."""
+        operation_id = str(operation.definition.raw["operationId"])
+        base = self._json_example(operation)
+        if base is None:
+            return []
+        content = operation.definition.raw["requestBody"]["content"]
+        schema = spec.resolve(content["application/json"]["schema"])
+        validator = wire.request_validator(operation_id)
+        cases: list[tuple[Any, str]] = []
+        seen: set[str] = set()
+        # The all-null body first: the cap on cases per operation must not cut it.
+        for where, body in [
+            ("every nullable property null", all_null(base.body, schema)),
+            *boundaries(base.body, schema),
+        ]:
+            key = repr(body)
+            if key in seen or body == base.body:
+                continue
+            seen.add(key)
+            verdict = "allowed" if validator.is_valid(body) else "forbidden"
+            case = operation.Case(
+                body=body,
+                media_type="application/json",
+                path_parameters=dict(base.path_parameters or {}),
+                headers=dict(base.headers or {}),
+                query=dict(base.query or {}),
+            )
+            cases.append((case, f"{verdict}: {where}"))
+            if len(cases) >= MAX_BOUNDARIES:
+                break
+        return cases
+
+    def _json_example(self, operation: Any) -> Any:
+        """The first documented JSON example of the operation as a case, or None without one."""
+        content = (operation.definition.raw.get("requestBody") or {}).get("content", {})
+        if "application/json" not in content:
+            return None
+        for strategy in operation.get_strategies_from_examples():
+            for case in _collect(strategy, 1, self._seed_for(operation, "examples")):
+                if case.media_type == "application/json" and isinstance(case.body, dict):
+                    return case
+        return None
 
     def _seed_for(self, operation: Any, mode: str) -> int:
         digest = hashlib.blake2b(f"{self.seed}:{operation.label}:{mode}".encode(), digest_size=8).digest()
@@ -368,7 +418,13 @@ class Campaign:
         judged_once: set[tuple[str, str]],
     ) -> CaseResult:
         case = item.case
-        result = CaseResult(operation=item.operation, mode=item.mode)
+        result = CaseResult(
+            operation=item.operation,
+            mode=item.mode,
+            operation_id=item.operation_id,
+            request_media_type=case.media_type,
+            enums=sorted(enum_values(item.operation_id, case.body)),
+        )
         try:
             response = case.call(base_url=base_url, headers=headers, session=session, timeout=REQUEST_TIMEOUT)
         except requests.RequestException as exc:
@@ -406,10 +462,20 @@ class Campaign:
             except requests.RequestException as exc:
                 result.failures.append({"check": name, "title": "Check could not re-send", "message": str(exc)})
         if (
-            item.mode == "mutations"
-            and 200 <= response.status_code < 300
-            and "negative_data_rejection" in self.check_names
+            item.mode == "boundaries"
+            and item.note.startswith("allowed")
+            and response.status_code in (400, 415, 422)
+            and "positive_data_acceptance" in self.check_names
         ):
+            result.failures.append(
+                {
+                    "check": "positive_data_acceptance",
+                    "title": "API rejected a request at a boundary the contract allows",
+                    "message": f"{item.note}; answered {response.status_code}",
+                }
+            )
+        forbidden = item.mode == "mutations" or (item.mode == "boundaries" and item.note.startswith("forbidden"))
+        if forbidden and 200 <= response.status_code < 300 and "negative_data_rejection" in self.check_names:
             # Judged like schemathesis' negative cases: a request the contract forbids must not succeed.
             result.failures.append(
                 {
@@ -423,6 +489,85 @@ class Campaign:
 
 class LoginFailed(Exception):
     pass
+
+
+def boundaries(value: Any, schema: Any, where: str = "body", depth: int = 0) -> Iterable[tuple[str, Any]]:
+    """(description, value with one property at or just past a boundary of its schema)."""
+    schema = spec.resolve(schema)
+    if depth > MUTATION_DEPTH or not isinstance(schema, dict) or not isinstance(value, dict):
+        return
+    for name, sub in (schema.get("properties") or {}).items():
+        sub = spec.resolve(sub)
+        if not isinstance(sub, dict):
+            continue
+        here = f"{where}.{name}"
+        for label, changed in _edge_values(value.get(name), sub):
+            yield f"{here} {label}", {**value, name: changed}
+        inner = value.get(name)
+        if isinstance(inner, dict):
+            for label, changed in boundaries(inner, sub, here, depth + 1):
+                yield label, {**value, name: changed}
+        elif isinstance(inner, list) and inner and isinstance(inner[0], dict):
+            for label, changed in boundaries(inner[0], sub.get("items", {}), f"{here}[0]", depth + 1):
+                yield label, {**value, name: [changed, *inner[1:]]}
+
+
+def _edge_values(current: Any, schema: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
+    kind = schema.get("type")
+    if schema.get("nullable") is True and current is not None:
+        yield "= null", None
+    if "enum" in schema:
+        for member in schema["enum"]:
+            if member is not None and member != current:
+                yield f"= {member!r}", member
+        return
+    if kind == "array":
+        low, high = int(schema.get("minItems", 0)), schema.get("maxItems")
+        item = current[0] if isinstance(current, list) and current else None
+        if low == 0:
+            yield "empty", []
+        elif item is not None:
+            yield f"at minItems {low}", [item] * low
+            yield f"one under minItems {low}", [item] * (low - 1)
+        if high is not None and item is not None and int(high) <= 100:
+            yield f"at maxItems {high}", [item] * int(high)
+            yield f"one over maxItems {high}", [item] * (int(high) + 1)
+    elif kind == "string" and "pattern" not in schema and "format" not in schema:
+        low, high = int(schema.get("minLength", 0)), schema.get("maxLength")
+        yield ("empty", "") if low == 0 else (f"one under minLength {low}", "x" * (low - 1))
+        if low > 1:
+            yield f"at minLength {low}", "x" * low
+        if high is not None:
+            yield f"at maxLength {high}", "x" * int(high)
+            yield f"one over maxLength {high}", "x" * (int(high) + 1)
+        else:
+            yield f"{LONG_STRING} characters (no maxLength)", "x" * LONG_STRING
+    elif kind == "integer":
+        for keyword, step in (("minimum", -1), ("maximum", 1)):
+            if keyword in schema:
+                yield f"at {keyword} {schema[keyword]}", int(schema[keyword])
+                yield f"past {keyword} {schema[keyword]}", int(schema[keyword]) + step
+
+
+def all_null(value: Any, schema: Any, depth: int = 0) -> Any:
+    """`value` with every nullable property it carries set to null, the carriers at the top first."""
+    schema = spec.resolve(schema)
+    if depth > MUTATION_DEPTH or not isinstance(schema, dict):
+        return value
+    if isinstance(value, list):
+        return [all_null(item, schema.get("items", {}), depth + 1) for item in value]
+    if not isinstance(value, dict):
+        return value
+    nulled = dict(value)
+    for name, sub in (schema.get("properties") or {}).items():
+        sub = spec.resolve(sub)
+        if not isinstance(sub, dict):
+            continue
+        if sub.get("nullable") is True:
+            nulled[name] = None
+        elif name in value:
+            nulled[name] = all_null(value[name], sub, depth + 1)
+    return nulled
 
 
 def mutations(value: Any, schema: Any, where: str = "body", depth: int = 0) -> Iterable[tuple[str, Any]]:
@@ -609,6 +754,104 @@ def drift_text(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def documented_enums(schema: Any, where: str = "", depth: int = 0) -> dict[str, list[Any]]:
+    """`path` → members of every enum-constrained property a request body may carry (`Emails[].Priority`)."""
+    schema = spec.resolve(schema)
+    if depth > MUTATION_DEPTH + 2 or not isinstance(schema, Mapping):
+        return {}
+    if "enum" in schema:
+        return {where or "(body)": [member for member in schema["enum"] if member is not None]}
+    if schema.get("type") == "array" or "items" in schema:
+        return documented_enums(schema.get("items", {}), f"{where}[]", depth + 1)
+    found: dict[str, list[Any]] = {}
+    for name, sub in (schema.get("properties") or {}).items():
+        found.update(documented_enums(sub, f"{where}.{name}".lstrip("."), depth + 1))
+    return found
+
+
+def _request_schema(operation_id: str) -> Any:
+    content = (spec.operations()[operation_id].get("requestBody") or {}).get("content", {})
+    media = content.get("application/json") or next(iter(content.values()), None)
+    return media.get("schema") if isinstance(media, Mapping) else None
+
+
+def enum_values(operation_id: str, body: Any) -> set[str]:
+    """`path=member` for each enum property the body carries with a documented member."""
+    schema = _request_schema(operation_id)
+    if schema is None:
+        return set()
+    documented = documented_enums(schema)
+    found: set[str] = set()
+
+    def walk(value: Any, where: str, depth: int) -> None:
+        if depth > MUTATION_DEPTH + 2:
+            return
+        key = where or "(body)"
+        if key in documented:
+            if value in documented[key]:
+                found.add(f"{key}={value}")
+        elif isinstance(value, list):
+            for item in value:
+                walk(item, f"{where}[]", depth + 1)
+        elif isinstance(value, dict):
+            for name, item in value.items():
+                walk(item, f"{where}.{name}".lstrip("."), depth + 1)
+
+    walk(body, "", 0)
+    return found
+
+
+def coverage(results: Sequence[CaseResult]) -> dict[str, dict[str, list[str]]]:
+    """What the contract documents for one operation and what the run exercised: status codes and response
+    media types seen in answers, request media types and enum members sent. `never` is what a user cannot
+    call tested: a documented answer the server never gave, a member no request carried."""
+    operation_id = next((r.operation_id for r in results if r.operation_id), "")
+    if not operation_id:
+        return {}
+    operation = spec.operations()[operation_id]
+    responses = {str(code): spec.resolve(response) for code, response in operation.get("responses", {}).items()}
+    documented = {
+        "status codes": list(responses),
+        "request media types": list((operation.get("requestBody") or {}).get("content", {})),
+        "response media types": list(dict.fromkeys(m for r in responses.values() for m in r.get("content") or {})),
+        "enum values": [
+            f"{path}={member}"
+            for path, members in documented_enums(_request_schema(operation_id) or {}).items()
+            for member in members
+        ],
+    }
+    seen = {
+        "status codes": {str(r.status) for r in results if r.status is not None},
+        "request media types": {r.request_media_type for r in results if r.request_media_type},
+        "response media types": {r.media_type for r in results if r.media_type and r.status is not None},
+        "enum values": {value for r in results for value in r.enums},
+    }
+    return {
+        kind: {
+            "documented": items,
+            "exercised": [item for item in items if item in seen[kind]],
+            "never": [item for item in items if item not in seen[kind]],
+        }
+        for kind, items in documented.items()
+    }
+
+
+def coverage_text(report: Report) -> str:
+    """Per operation, what the contract documents that the run never exercised (empty when all was)."""
+    lines = []
+    for name, results in report.by_operation().items():
+        gaps = [
+            f"{kind} {', '.join(parts['never'][:6])}{' …' if len(parts['never']) > 6 else ''}"
+            for kind, parts in coverage(results).items()
+            if parts["never"]
+        ]
+        if gaps:
+            lines.append(f"  {name}: never {'; '.join(gaps)}")
+    if not lines:
+        return "Coverage: every documented status code, media type and enum value was exercised."
+    return "Coverage (documented, never exercised; see the JSON report for all):\n" + "\n".join(lines)
+
+
 def summary_text(report: Report) -> str:
     rows = [("Operation", "Cases", "Passed", "Failed", "Failed checks")]
     for name, results in report.by_operation().items():
@@ -697,6 +940,11 @@ def junit_xml(report: Report) -> bytes:
                 if r.error:
                     details.append(f"[error] {r.error}\n{r.curl}")
             failure.text = "\n\n".join(details)
+        # What the run exercised of this operation, and what it never did: "passed" is not "tested".
+        properties = ET.SubElement(testcase, "properties")
+        for kind, parts in coverage(results).items():
+            for key in ("exercised", "never"):
+                ET.SubElement(properties, "property", name=f"coverage.{kind}.{key}", value=", ".join(parts[key]))
     if report.error:
         testcase = ET.SubElement(suite, "testcase", classname="conformance", name="setup")
         ET.SubElement(testcase, "error", message=report.error)

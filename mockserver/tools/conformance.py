@@ -16,7 +16,7 @@ from typing import Any
 import schemathesis
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
-from mockserver.contract import forms
+from mockserver.contract import forms, spec
 from mockserver.contract.wire import FORM, XML_MEDIA_TYPES, read_xml, wire_body_is_valid
 from mockserver.formats.projection import apply_select, parse_select, unselected
 
@@ -68,7 +68,34 @@ def select_honoured(ctx: Any, response: Any, case: Any) -> bool | None:
             f"`$select={selected}` was not honoured: properties that were not selected still have values "
             f"({', '.join(kept)})"
         )
+    documented = spec.response_schema(operation_id, response.status_code, media_type)
+    gone = _absent(value, documented[0]) if documented else []
+    if gone:
+        raise AssertionError(
+            f"`$select={selected}` removed properties instead of nulling them: {', '.join(gone[:8])} "
+            "(the vendor's serializer writes every member of a carrier, null or not)"
+        )
     return None
+
+
+def _absent(value: Any, schema: Any, where: str = "", depth: int = 0) -> list[str]:
+    """The documented properties missing from each carrier of an answer (under `$select` all are written)."""
+    schema = spec.resolve(schema)
+    if depth > 6 or not isinstance(schema, dict):
+        return []
+    if isinstance(value, list):
+        found: list[str] = []
+        for index, item in enumerate(value):
+            found += _absent(item, schema.get("items", {}), f"{where}[{index}]", depth + 1)
+        return found
+    properties = schema.get("properties")
+    if not isinstance(value, dict) or not isinstance(properties, dict):
+        return []
+    found = [f"{where}.{name}".lstrip(".") for name in properties if name not in value]
+    for name, sub in properties.items():
+        if isinstance(value.get(name), dict | list):
+            found += _absent(value[name], sub, f"{where}.{name}", depth + 1)
+    return found
 
 
 @schemathesis.hook

@@ -158,6 +158,64 @@ def server_error_on_empty_recipients(scope: Scope, status: int, headers: Any, bo
     return status, headers, body
 
 
+def _superoffice_500(message: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    error = {"Error": True, "ErrorType": "Exception", "ErrorMessage": message, "ErrorSource": "SuperOffice.Mail"}
+    return 500, [(b"content-type", b"application/json; charset=utf-8")], json.dumps(error).encode()
+
+
+def server_error_on_an_empty_mail_list(scope: Scope, status: int, headers: Any, body: bytes) -> Any:
+    """`{"Emails": []}` reaches `Emails[0]` (an IndexOutOfRangeException behind a 500)."""
+    request = scope.get("defect.request")
+    if scope["path"] == SEND and 200 <= status < 300 and isinstance(request, dict) and request.get("Emails") == []:
+        return _superoffice_500("Index was outside the bounds of the array.")
+    return status, headers, body
+
+
+def server_error_on_a_long_subject(scope: Scope, status: int, headers: Any, body: bytes) -> Any:
+    """A subject longer than the 255 characters of a database column overflows it (a 500)."""
+    request = scope.get("defect.request")
+    if scope["path"] == SEND and 200 <= status < 300 and isinstance(request, dict):
+        mails = request.get("Emails") or []
+        if any(isinstance(m, dict) and len(str(m.get("Subject") or "")) > 255 for m in mails):
+            return _superoffice_500("String or binary data would be truncated.")
+    return status, headers, body
+
+
+def xml_without_nil(scope: Scope, status: int, headers: Any, body: bytes) -> Any:
+    """XML answers write a null as an empty element, without `i:nil="true"` (as XmlSerializer without
+    IsNullable does)."""
+    if "xml" in _header(headers, b"content-type") and 200 <= status < 300 and body:
+        body = re.sub(rb'<([A-Za-z_][\w.]*) i:nil="true"\s*/>', rb"<\1 />", body)
+    return status, headers, body
+
+
+def select_removes(scope: Scope, status: int, headers: Any, body: bytes) -> Any:
+    """`$select` leaves the unselected properties out of the answer instead of nulling them."""
+    if "$select" not in scope.get("query_string", b"").decode("latin-1").replace("%24", "$"):
+        return status, headers, body
+
+    def change(mail: dict[str, Any]) -> None:
+        for key in [key for key, value in mail.items() if value is None]:
+            del mail[key]
+
+    return _json_response("/api/v1/", lambda value: _each_email(value, change))(scope, status, headers, body)
+
+
+def gws_empty_to_sent(scope: Scope, body: bytes) -> tuple[Scope, bytes]:
+    """Genesys Send with an empty `to` list is accepted (`statusCode: 0`) and fails only later, if at all."""
+    if scope["path"].startswith(GWS_EMAILS):
+        try:
+            value = json.loads(body)
+        except ValueError:
+            return scope, body
+        email = value.get("email") if isinstance(value, dict) else None
+        if isinstance(email, dict) and email.get("to") == []:
+            email["to"] = ["nobody@gplus-w2k3-gf80"]
+            body = json.dumps(value).encode()
+            scope = _with_length(scope, body)
+    return scope, body
+
+
 def remember_json_request(scope: Scope, body: bytes) -> tuple[Scope, bytes]:
     try:
         scope["defect.request"] = json.loads(body)
@@ -342,4 +400,34 @@ BROKEN = [
         _app(response=dates_not_round_trip),
     ),
     Broken("flags-number", "`Flags` is a number", "response_schema_conformance", _app(response=flags_as_numbers)),
+    Broken(
+        "500-empty-mail-list",
+        'SendEMails answers 500 for `{"Emails": []}`',
+        "not_a_server_error",
+        _app(request=remember_json_request, response=server_error_on_an_empty_mail_list),
+    ),
+    Broken(
+        "500-long-subject",
+        "SendEMails answers 500 for a subject over 255 characters",
+        "not_a_server_error",
+        _app(request=remember_json_request, response=server_error_on_a_long_subject),
+    ),
+    Broken(
+        "xml-no-nil",
+        "XML answers drop `i:nil` for null",
+        "response_schema_conformance",
+        _app(response=xml_without_nil),
+    ),
+    Broken(
+        "select-removes",
+        "`$select` removes properties instead of nulling them",
+        "select_honoured",
+        _app(response=select_removes),
+    ),
+    Broken(
+        "gws-empty-to",
+        "Genesys Send answers 200 `statusCode: 0` to an empty `to` list",
+        "negative_data_rejection",
+        _app(request=gws_empty_to_sent),
+    ),
 ]

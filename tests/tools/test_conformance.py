@@ -152,3 +152,22 @@ def test_real_delivery_mode_conforms_to_its_contract(real_delivery: Any, path: s
         call_and_validate(case, headers)
 
     check()
+
+
+# -- the command's default campaign, for every seed -----------------------------------------------------------
+
+
+@pytest.mark.skipif(
+    not DEEP,
+    reason="~15 s per seed: `make conformance-deep` runs seeds 1-10; make test runs seeds 1 and 5 with fewer examples",
+)
+@pytest.mark.parametrize("seed", range(1, 11))
+def test_the_default_campaign_passes_on_the_mock_for_every_seed(seed: int) -> None:
+    from mockserver.tools import campaign
+    from mockserver.tools.testing import running_mock
+
+    plan = campaign.Campaign(seed=seed)
+    auth = campaign.Auth(superoffice_basic=f"{USER}:{PASSWORD}", gws_basic=f"{USER}:{PASSWORD}")
+    with running_mock(mock_settings(seed=seed, users=(f"{USER}:{PASSWORD}",))) as mock:
+        report = plan.run(mock.base_url, auth)
+    assert not report.failed, campaign.summary_text(report) + "\n" + campaign.failure_details(report)

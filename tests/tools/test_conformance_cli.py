@@ -4,6 +4,7 @@ broken implementation (naming the check that caught it), writes JUnit, and repor
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -41,8 +42,19 @@ def test_the_campaign_covers_every_operation_and_mode(plan: campaign.Campaign) -
     planned = plan.plan()
     operations = {item.operation for item in planned}
     assert len(operations) == 9 and "POST /api/v2/me/emails/{id}" in operations
-    assert {item.mode for item in planned} == {"examples", "mutations", "positive", "negative"}
+    assert {item.mode for item in planned} == {"examples", "mutations", "boundaries", "positive", "negative"}
     assert any(item.note == "body.operationName = 'NotAMember'" for item in planned)
+    bounds = {(item.operation_id, item.note) for item in planned if item.mode == "boundaries"}
+    # the values where real servers break, on the side of the boundary the contract puts them
+    assert ("v1EMailAgent_SendEMails", "allowed: body.Emails empty") in bounds
+    assert ("v1EMailAgent_SendEMails", "allowed: body.Emails[0].To empty") in bounds
+    assert ("v1EMailAgent_SendEMails", "allowed: body.Emails[0].Subject 1000 characters (no maxLength)") in bounds
+    assert ("v1EMailAgent_SendEMails", "allowed: every nullable property null") in bounds
+    assert ("gwsEmail_Send", "forbidden: body.email.to one under minItems 1") in bounds
+    assert ("gwsEmail_Send", "forbidden: body.queueName one under minLength 1") in bounds
+    per_operation = Counter(item.operation for item in planned if item.mode == "boundaries")
+    assert max(per_operation.values()) <= campaign.MAX_BOUNDARIES
+    assert {"POST /api/v1/Agents/EMail/RelayMessage", "POST /api/v2/me/emails/{id}"} <= set(per_operation)
     assert not plan.skipped, plan.skipped
     again = campaign.Campaign(max_examples=EXAMPLES, seed=SEED).plan()
     assert [c.case.body for c in again] == [c.case.body for c in planned]  # the seed fixes the requests
@@ -137,6 +149,35 @@ def test_the_command_passes_on_the_mock_and_writes_junit_and_a_report(
     report = json.loads(report_file.read_text())
     assert report["passed"] is True and report["seed"] == 1
     assert SO_PASSWORD not in report_file.read_text() and GWS_PASSWORD not in junit.read_text()
+    # coverage: what was exercised and what never was, per operation, in the report, JUnit and the summary
+    send = report["operations"]["POST /api/v1/Agents/EMail/SendEMails"]["coverage"]
+    assert "200" in send["status codes"]["exercised"] and "400" in send["status codes"]["exercised"]
+    assert set(send["status codes"]["exercised"]) | set(send["status codes"]["never"]) == {
+        "200",
+        "400",
+        "401",
+        "403",
+        "406",
+        "415",
+        "500",
+    }
+    assert "500" in send["status codes"]["never"]  # the mock never fails: a user is told that 500 went untested
+    requests = send["request media types"]
+    assert "application/json" in requests["exercised"]
+    assert set(requests["exercised"]) | set(requests["never"]) == set(requests["documented"])
+    assert "application/merge-patch+json" in requests["documented"]
+    assert {"application/json", "application/xml"} <= set(send["response media types"]["exercised"])
+    priorities = {f"Emails[].Priority={p}" for p in ("NoPriority", "Highest", "High", "Normal", "Low", "Lowest")}
+    assert priorities <= set(send["enum values"]["exercised"])  # each member, sent by the boundary cases
+    assert set(send["enum values"]["documented"]) == set(send["enum values"]["exercised"]) | set(
+        send["enum values"]["never"]
+    )
+    testcase = next(
+        case for case in suite.iter("testcase") if case.get("name") == "POST /api/v1/Agents/EMail/SendEMails"
+    )
+    properties = {p.get("name"): p.get("value") for p in testcase.iter("property")}
+    assert "500" in properties["coverage.status codes.never"].split(", ")
+    assert "Coverage" in out and "POST /api/v1/Agents/EMail/SendEMails: never status codes" in out
 
 
 def test_the_command_fails_on_a_broken_server_and_says_which_check(
