@@ -110,6 +110,27 @@ def test_auth_is_checked_before_the_body(client: TestClient) -> None:
     assert response.status_code == 401
 
 
+@pytest.mark.parametrize("time_zone", ["NO", "Mars/Olympus"])
+def test_wrong_credentials_are_refused_before_parameters_and_a_form_body_are_bound(
+    strict: TestClient, time_zone: str
+) -> None:
+    # As in ASP.NET Web API, authentication runs before model binding: the request of issue 14's seed-7 report
+    # (form body, `$select`, SO-Language, SO-TimeZone) gets the 401, whatever is wrong with the rest of it.
+    for body in ("Email.Subject=x&Email.To[0].Address=kari%40fjordtech.no", "Email[=%%%zz&&==", "\xff\xfe=1"):
+        response = strict.post(
+            "/api/v1/Agents/EMail/SaveToMailServer",
+            params={"$select": "Subject,To/Address"},
+            content=body.encode("latin-1"),
+            headers={
+                "Authorization": basic("tje0", "wrong"),
+                "Content-Type": "application/x-www-form-urlencoded",
+                "SO-Language": "x*",
+                "SO-TimeZone": time_zone,
+            },
+        )
+        assert response.status_code == 401, (body, response.text)
+
+
 def test_app_token_can_be_made_mandatory_with_a_ticket() -> None:
     with create_app(mock_settings(seed=1, require_app_token=True)).test_client() as client:
         without = client.post(SEND, json=BODY, headers={"Authorization": "SOTicket 7T:abc"})

@@ -331,6 +331,9 @@ class Broken:
     defect: str
     catches: str
     build: Callable[[], ASGIApp]
+    # The operations the defect is in (operationId prefixes): the campaign's cases for them are the ones that
+    # can find it, and sending only those keeps 17 runs of the campaign inside the suite's time.
+    operations: tuple[str, ...] = ("v1EMailAgent_", "gws")
 
 
 def _app(request: RequestHook | None = None, response: ResponseHook | None = None) -> Callable[[], ASGIApp]:
@@ -343,91 +346,118 @@ BROKEN = [
         "`Size` in SendEMails' answer is a string",
         "response_schema_conformance",
         _app(response=wrong_type_in_a_response_field),
+        operations=("v1EMailAgent_SendEMails",),
     ),
     Broken(
         "no-auth-check",
         "SuperOffice requests pass without valid credentials",
         "ignored_auth",
         _app(request=credentials_not_checked),
+        operations=("v1EMailAgent_",),
     ),
     Broken(
         "500-empty-recipients",
         "SendEMails answers 500 for a mail without recipients",
         "not_a_server_error",
         _app(request=remember_json_request, response=server_error_on_empty_recipients),
+        operations=("v1EMailAgent_SendEMails",),
     ),
-    Broken("select-ignored", "`$select` is ignored", "select_honoured", _app(request=select_ignored)),
+    Broken(
+        "select-ignored",
+        "`$select` is ignored",
+        "select_honoured",
+        _app(request=select_ignored),
+        operations=("v1EMailAgent_",),
+    ),
     Broken(
         "relay-200",
         "RelayMessage answers 200 `null` instead of 204",
         "status_code_conformance",
         _app(response=relay_answers_200),
+        operations=("v1EMailAgent_RelayMessage",),
     ),
     Broken(
         "xml-wrong-root",
         "XML results have the root element <Result>",
         "response_schema_conformance",
         _app(response=xml_with_the_wrong_root),
+        operations=("v1EMailAgent_",),
     ),
     Broken(
         "gws-no-status-message",
         "Genesys errors lack statusMessage",
         "response_schema_conformance",
         _app(response=gws_error_without_message),
+        operations=("gws",),
     ),
     Broken(
         "gws-any-operation",
         "Genesys Send accepts any operationName",
         "negative_data_rejection",
         _app(request=any_operation_name_accepted),
+        operations=("gwsEmail_Send",),
     ),
     Broken(
         "invalid-priority",
         "an unknown Priority is accepted as Normal",
         "negative_data_rejection",
         _app(request=invalid_priority_accepted),
+        operations=("v1EMailAgent_SendEMails",),
     ),
     Broken(
         "text-plain",
         "JSON answers are labelled text/plain",
         "content_type_conformance",
         _app(response=wrong_content_type),
+        operations=("v1EMailAgent_SendEMails",),
     ),
     Broken(
         "dates",
         "date-times are not .NET round-trip strings",
         "response_schema_conformance",
         _app(response=dates_not_round_trip),
+        operations=("v1EMailAgent_SendEMails",),
     ),
-    Broken("flags-number", "`Flags` is a number", "response_schema_conformance", _app(response=flags_as_numbers)),
+    Broken(
+        "flags-number",
+        "`Flags` is a number",
+        "response_schema_conformance",
+        _app(response=flags_as_numbers),
+        operations=("v1EMailAgent_SendEMails",),
+    ),
     Broken(
         "500-empty-mail-list",
         'SendEMails answers 500 for `{"Emails": []}`',
         "not_a_server_error",
         _app(request=remember_json_request, response=server_error_on_an_empty_mail_list),
+        operations=("v1EMailAgent_SendEMails",),
     ),
     Broken(
         "500-long-subject",
         "SendEMails answers 500 for a subject over 255 characters",
         "not_a_server_error",
         _app(request=remember_json_request, response=server_error_on_a_long_subject),
+        operations=("v1EMailAgent_SendEMails",),
     ),
     Broken(
         "xml-no-nil",
         "XML answers drop `i:nil` for null",
         "response_schema_conformance",
         _app(response=xml_without_nil),
+        operations=("v1EMailAgent_",),
     ),
     Broken(
         "select-removes",
         "`$select` removes properties instead of nulling them",
         "select_honoured",
         _app(response=select_removes),
+        operations=("v1EMailAgent_",),
     ),
     Broken(
         "gws-empty-to",
         "Genesys Send answers 200 `statusCode: 0` to an empty `to` list",
         "negative_data_rejection",
         _app(request=gws_empty_to_sent),
+        operations=("gwsEmail_Send",),
     ),
 ]
