@@ -276,25 +276,15 @@ class Campaign:
         """Each contract example with exactly one thing wrong: a required property gone, an enum value no member
         of the enum, a value of the wrong type. Schemathesis' negative cases break many things at once, so a
         server that overlooks one of them (an `operationName` it never reads) would still answer 400."""
-        operation_id = str(operation.definition.raw["operationId"])
-        base = self._json_example(operation)
-        if base is None:
+        found = self._json_example(operation)
+        if found is None:
             return []
-        content = operation.definition.raw["requestBody"]["content"]
-        schema = spec.resolve(content["application/json"]["schema"])
-        validator = wire.request_validator(operation_id)
+        base, schema, validator = found
         cases = []
         for where, body in mutations(base.body, schema):
             if validator.is_valid(body):
                 continue  # the change happens to be allowed (e.g. null for a nullable property)
-            case = operation.Case(
-                body=body,
-                media_type="application/json",
-                path_parameters=dict(base.path_parameters or {}),
-                headers=dict(base.headers or {}),
-                query=dict(base.query or {}),
-            )
-            cases.append((case, where))
+            cases.append((_with_body(operation, base, body), where))
             if len(cases) >= MAX_MUTATIONS:
                 break
         return cases
@@ -305,13 +295,10 @@ class Campaign:
         limits or long, each enum member, each integer at its limits, each nullable property `null`, and
         every nullable property of the body `null` at once. A case the contract allows must be answered like
         the example; one it forbids must be refused."""
-        operation_id = str(operation.definition.raw["operationId"])
-        base = self._json_example(operation)
-        if base is None:
+        found = self._json_example(operation)
+        if found is None:
             return []
-        content = operation.definition.raw["requestBody"]["content"]
-        schema = spec.resolve(content["application/json"]["schema"])
-        validator = wire.request_validator(operation_id)
+        base, schema, validator = found
         cases: list[tuple[Any, str]] = []
         seen: set[str] = set()
         # The all-null body first: the cap on cases per operation must not cut it.
@@ -324,27 +311,23 @@ class Campaign:
                 continue
             seen.add(key)
             verdict = "allowed" if validator.is_valid(body) else "forbidden"
-            case = operation.Case(
-                body=body,
-                media_type="application/json",
-                path_parameters=dict(base.path_parameters or {}),
-                headers=dict(base.headers or {}),
-                query=dict(base.query or {}),
-            )
-            cases.append((case, f"{verdict}: {where}"))
+            cases.append((_with_body(operation, base, body), f"{verdict}: {where}"))
             if len(cases) >= MAX_BOUNDARIES:
                 break
         return cases
 
-    def _json_example(self, operation: Any) -> Any:
-        """The first documented JSON example of the operation as a case, or None without one."""
+    def _json_example(self, operation: Any) -> tuple[Any, Mapping[str, Any], Any] | None:
+        """The first documented JSON example of the operation as a case, with the JSON body's schema and
+        validator; None for an operation without a JSON example."""
         content = (operation.definition.raw.get("requestBody") or {}).get("content", {})
         if "application/json" not in content:
             return None
         for strategy in operation.get_strategies_from_examples():
             for case in _collect(strategy, 1, self._seed_for(operation, "examples")):
                 if case.media_type == "application/json" and isinstance(case.body, dict):
-                    return case
+                    schema = spec.resolve(content["application/json"]["schema"])
+                    operation_id = str(operation.definition.raw["operationId"])
+                    return case, schema, wire.request_validator(operation_id)
         return None
 
     def _seed_for(self, operation: Any, mode: str) -> int:
@@ -489,6 +472,17 @@ class Campaign:
 
 class LoginFailed(Exception):
     pass
+
+
+def _with_body(operation: Any, base: Any, body: Any) -> Any:
+    """The example case `base` with another JSON body; its parameters and headers stay."""
+    return operation.Case(
+        body=body,
+        media_type="application/json",
+        path_parameters=dict(base.path_parameters or {}),
+        headers=dict(base.headers or {}),
+        query=dict(base.query or {}),
+    )
 
 
 def boundaries(value: Any, schema: Any, where: str = "body", depth: int = 0) -> Iterable[tuple[str, Any]]:
