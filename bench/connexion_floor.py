@@ -46,17 +46,14 @@ def _nullable_uses_inlined(document: dict[str, Any]) -> dict[str, Any]:
     Connexion's validator reads `nullable` only next to `type`/`enum` in the same schema object (the strict
     reading of OpenAPI 3.0.3), so behind the wrapper it refuses the `null`s of the vendor's own samples
     (`"OutgoingConnectionInfo": null`); Prism, the generators and the mock read the wrapper as nullable."""
-    schemas = document["components"]["schemas"]
 
     def walk(node: Any) -> Any:
         if isinstance(node, list):
             return [walk(item) for item in node]
         if not isinstance(node, dict):
             return node
-        wrapped = node.get("allOf")
-        if node.get("nullable") is True and isinstance(wrapped, list) and len(wrapped) == 1 and "$ref" in wrapped[0]:
-            target = schemas[str(wrapped[0]["$ref"]).rsplit("/", 1)[1]]
-            return {**{key: walk(value) for key, value in target.items()}, "nullable": True}
+        if node.get("nullable") is True and "allOf" in node:
+            node = dict(spec.resolve(node))  # the component, with `nullable: true` beside its `type`
         return {key: walk(value) for key, value in node.items()}
 
     inlined: dict[str, Any] = walk(document)

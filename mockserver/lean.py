@@ -136,8 +136,11 @@ class WrittenContractAPI(SwaggerUIAPI):
     def _spec_for_prefix(self, request: Any) -> dict[str, Any]:
         base_path = self._base_path_for_prefix(request)
         media = request.query_params.get("media") or ""
-        if media and media not in spec.MEDIA_VIEWS:
-            raise HTTPException(400, f"unknown media view {media!r}; choose from {', '.join(spec.MEDIA_VIEWS)}")
+        if media:
+            try:
+                spec.check_media_view(media)  # before the cache: an unknown view must not build a specification
+            except ValueError as exc:
+                raise HTTPException(400, str(exc)) from None
         found = self._written.get(f"{media}:{base_path}")
         if found is None:
             # `with_base_path` builds (and validates) a whole new specification: once per prefix, not per request.

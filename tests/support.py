@@ -1,13 +1,27 @@
-"""Helpers shared by tests: the vendor's sample requests kept as HTTP transcripts under fixtures/, and the
-Bayeux messages a CometD client sends."""
+"""Helpers shared by tests: the vendor's sample requests kept as HTTP transcripts under fixtures/, the
+Bayeux messages a CometD client sends, and the JavaScript packages the Node tests run."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+JS_DIR = Path(__file__).resolve().parent / "js"
+
+
+def js_packages() -> Path:
+    """tests/js/node_modules, installed from the lock file when missing or older than it (as `make js-deps`)."""
+    assert shutil.which("node") is not None, "Node.js is required for the JavaScript client tests"
+    installed = JS_DIR / "node_modules" / ".package-lock.json"
+    if not installed.is_file() or installed.stat().st_mtime < (JS_DIR / "package-lock.json").stat().st_mtime:
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, check=True, capture_output=True, timeout=300
+        )
+    return JS_DIR / "node_modules"
 
 
 @dataclass

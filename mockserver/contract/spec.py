@@ -42,10 +42,15 @@ def schema(name: str) -> dict[str, Any]:
     return found
 
 
+def _ref_of(node: Mapping[str, Any]) -> str:
+    """The component a schema uses, directly (`$ref`) or through a single-`allOf` wrapper; "" for none."""
+    wrapped = node.get("allOf") or [{}]
+    return str(node.get("$ref") or (wrapped[0].get("$ref") if len(wrapped) == 1 else "") or "")
+
+
 def _dotnet_type(prop: dict[str, Any]) -> str | None:
     """The .NET type name the vendor reports in FieldProperties for a scalar property, or None."""
-    wrapped = prop.get("allOf") or [{}]
-    ref = prop.get("$ref", "") or (wrapped[0].get("$ref", "") if len(wrapped) == 1 else "")
+    ref = _ref_of(prop)
     if ref:
         target = schema(ref.rsplit("/", 1)[1])
         if target.get("type") == "object":
@@ -107,14 +112,18 @@ def _as_nullable(node: Mapping[str, Any]) -> Mapping[str, Any]:
 MEDIA_VIEWS = ("json",)
 
 
+def check_media_view(media: str) -> None:
+    if media not in MEDIA_VIEWS:
+        raise ValueError(f"unknown media view {media!r}; choose from {', '.join(MEDIA_VIEWS)}")
+
+
 def media_view(document: Mapping[str, Any], media: str) -> dict[str, Any]:
     """The contract with only `application/json` request and response bodies (`media="json"`), derived from
     the one written contract, for client generators that take every listed media type as another way to send
     the same call (openapi-python-client sends `json=` and then `data=`, a form body) or parse every
     documented error as JSON, whatever the media type says. Everything else (paths, parameters, components,
     their `$ref`s) is the contract as written; an operation without a JSON body keeps what it has."""
-    if media not in MEDIA_VIEWS:
-        raise ValueError(f"unknown media view {media!r}; choose from {', '.join(MEDIA_VIEWS)}")
+    check_media_view(media)
 
     def walk(node: Any) -> Any:
         if isinstance(node, list):
@@ -153,11 +162,10 @@ def _root_name(schema: Mapping[str, Any]) -> str:
     name = (schema.get("xml") or {}).get("name")
     if name:
         return str(name)
-    wrapped = schema.get("allOf") or [{}]
-    ref = schema.get("$ref") or (wrapped[0].get("$ref") if len(wrapped) == 1 else None)
+    ref = _ref_of(schema)
     if ref:  # a use of a component, nullable or not, is rooted where the component is
         target = resolve(schema)
-        return str((target.get("xml") or {}).get("name") or str(ref).rsplit("/", 1)[1])
+        return str((target.get("xml") or {}).get("name") or ref.rsplit("/", 1)[1])
     return "Result"
 
 

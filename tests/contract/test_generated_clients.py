@@ -22,9 +22,9 @@ import pytest
 
 from mockserver.tools.testing import RunningMock, running_mock
 from tests.conftest import mock_settings
+from tests.support import js_packages
 
 TESTS = Path(__file__).resolve().parent.parent
-JS_DIR = TESTS / "js"
 CLIENTS = TESTS / "clients"
 BIN = Path(sys.executable).parent
 
@@ -37,14 +37,8 @@ def mock() -> Iterator[RunningMock]:
 
 @pytest.fixture(scope="module")
 def node_modules() -> Path:
-    """The generator, the fetch client and the compiler, installed from the lock file when missing or stale."""
-    assert shutil.which("node") is not None, "Node.js is required for the TypeScript client tests"
-    installed = JS_DIR / "node_modules" / ".package-lock.json"
-    if not installed.is_file() or installed.stat().st_mtime < (JS_DIR / "package-lock.json").stat().st_mtime:
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, check=True, capture_output=True, timeout=300
-        )
-    return JS_DIR / "node_modules"
+    """The generator, the fetch client and the compiler."""
+    return js_packages()
 
 
 def run(command: list[str], cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,8 +22,8 @@ from aiocometd_ng.exceptions import ServerError
 
 from mockserver.tools.testing import RunningMock, running_mock
 from tests.conftest import AUTH, GWS_SEND, mock_settings
+from tests.support import JS_DIR, js_packages
 
-JS_DIR = Path(__file__).resolve().parent.parent / "js"
 SEND_BODY: dict[str, Any] = {
     "operationName": "Send",
     "queueName": "Forwarde-mails",
@@ -34,13 +33,8 @@ SEND_BODY: dict[str, Any] = {
 
 @pytest.fixture(scope="module")
 def node_client() -> Path:
-    """The JavaScript client's packages, installed from the lock file when missing (`make js-deps` does the same)."""
-    node = shutil.which("node")
-    assert node is not None, "Node.js is required for the CometD JavaScript client tests"
-    if not (JS_DIR / "node_modules" / "cometd").is_dir():
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, check=True, capture_output=True, timeout=300
-        )
+    """The Node script, with the JavaScript client's packages installed."""
+    js_packages()
     return JS_DIR / "gws-session.mjs"
 
 
