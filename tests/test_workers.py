@@ -56,15 +56,27 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def workers_of(supervisor: int, count: int, timeout: float = 30.0) -> list[int]:
-    """The worker processes, once `count` of them have their socket (multiprocessing's own helper is left out)."""
+def workers_of(supervisor: int, count: int, port: int | None = None, timeout: float = 30.0) -> list[int]:
+    """The worker processes (multiprocessing's own helper is left out), once there are `count` of them and, given
+    the `port`, each has started listening on its socket.
+
+    A worker holds its socket from the moment it is spawned but listens on it only once its app is built; the
+    server answers as soon as the first worker does, so on a busy machine the second can still be starting.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = [pid for pid in children(supervisor) if _is_worker(pid)]
-        if len(found) == count:
+        if len(found) == count and (port is None or all(_listens(pid, port) for pid in found)):
             return found
         time.sleep(0.1)
-    raise AssertionError(f"not {count} workers within {timeout} s: {children(supervisor)}")
+    raise AssertionError(f"not {count} listening workers within {timeout} s: {children(supervisor)}")
+
+
+def _listens(pid: int, port: int) -> bool:
+    try:
+        return bool(tcp_sockets(port, LISTEN) & socket_inodes(pid))
+    except OSError:
+        return False  # already gone
 
 
 def _is_worker(pid: int) -> bool:
@@ -99,7 +111,7 @@ def connections_per_worker(port: int, pids: list[int], count: int) -> list[int]:
 
 def test_each_worker_accepts_from_a_socket_of_its_own(two_workers: tuple[int, subprocess.Popen[bytes]]) -> None:
     port, supervisor = two_workers
-    pids = workers_of(supervisor.pid, 2)
+    pids = workers_of(supervisor.pid, 2, port)
     listening = tcp_sockets(port, LISTEN)
     assert len(listening) == 2
     held = [listening & socket_inodes(pid) for pid in pids]
@@ -111,7 +123,7 @@ def test_each_worker_accepts_from_a_socket_of_its_own(two_workers: tuple[int, su
 def test_keep_alive_connections_are_spread_over_the_workers(two_workers: tuple[int, subprocess.Popen[bytes]]) -> None:
     """32 load-test connections opened together: with one shared socket one worker could take them all."""
     port, supervisor = two_workers
-    spread = connections_per_worker(port, workers_of(supervisor.pid, 2), 32)
+    spread = connections_per_worker(port, workers_of(supervisor.pid, 2, port), 32)
     assert sum(spread) == 32
     # A fair hash gives fewer than 4 of 32 to one side with probability about 1e-6.
     assert min(spread) >= 4, spread
@@ -119,7 +131,7 @@ def test_keep_alive_connections_are_spread_over_the_workers(two_workers: tuple[i
 
 def test_a_killed_worker_is_replaced_on_the_socket_it_had(two_workers: tuple[int, subprocess.Popen[bytes]]) -> None:
     port, supervisor = two_workers
-    pids = workers_of(supervisor.pid, 2)
+    pids = workers_of(supervisor.pid, 2, port)
     listening = tcp_sockets(port, LISTEN)
     victim_socket = listening & socket_inodes(pids[0])
     os.kill(pids[0], signal.SIGKILL)
@@ -143,7 +155,7 @@ def test_ttin_adds_a_worker_with_a_socket_and_ttou_takes_both_away(
     """uvicorn's SIGTTIN / SIGTTOU: the added worker gets a socket of its own, and a removed worker's socket is
     closed, so that the kernel stops handing it connections nobody accepts."""
     port, supervisor = two_workers
-    first = set(workers_of(supervisor.pid, 2))
+    first = set(workers_of(supervisor.pid, 2, port))
     os.kill(supervisor.pid, signal.SIGTTIN)
     [added] = set(workers_of(supervisor.pid, 3)) - first
     deadline = time.monotonic() + 30
