@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import sqlite3
 import threading
@@ -20,6 +21,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: SQLite's own locking alone
+    fcntl = None  # type: ignore[assignment]
 
 QUEUED = "queued"
 SENT = "sent"
@@ -239,6 +245,35 @@ class Row:
         return data
 
 
+class _ProcessLock:
+    """One writer at a time among the processes (workers) that share a database file, woken the moment the
+    previous one is done.
+
+    SQLite alone makes a writer that finds the file locked sleep and retry (1, 2, 5, 10 … ms): with two
+    workers writing a few short transactions per request, they spent most of their time asleep, and two
+    workers answered fewer requests than one. A `flock` on a file beside the database queues them in the
+    kernel instead; the wait is another worker's transaction, a fraction of a millisecond.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._fd: int | None = None
+        if fcntl is not None and path != ":memory:" and not path.startswith("file:"):
+            self._fd = os.open(f"{path}-lock", os.O_RDWR | os.O_CREAT, 0o644)
+
+    def __enter__(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 class Outbox:
     """The journal of accepted mail, shared by every worker that opens the same file."""
 
@@ -248,6 +283,7 @@ class Outbox:
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.Lock()
+        self._between_processes = _ProcessLock(path)
         with self.locked() as conn:
             if path != ":memory:":
                 conn.execute("PRAGMA journal_mode=WAL")
@@ -267,13 +303,15 @@ class Outbox:
 
     @contextmanager
     def locked(self) -> Iterator[sqlite3.Connection]:
-        """The shared connection under its lock; the GWS session and CometD tables live in this file too."""
-        with self._lock:
+        """The shared connection under its lock, and the file's among processes; the GWS session and CometD
+        tables live in this file too."""
+        with self._lock, self._between_processes:
             yield self._conn
 
     def close(self) -> None:
         with self.locked() as conn:
             conn.close()
+        self._between_processes.close()
         if self._checkpointer is not None:
             self._checkpointer.close()
 

@@ -206,3 +206,36 @@ def test_a_large_message_is_kept_apart_and_reads_back_whole(tmp_path: Path) -> N
     assert outbox.delete("") == 3
     with outbox.locked() as conn:
         assert conn.execute("SELECT count(*) FROM mail_raw").fetchone()[0] == 0
+
+
+def test_a_writer_in_another_process_waits_for_the_one_holding_the_file(tmp_path: Path) -> None:
+    """Workers queue on a lock beside the file instead of SQLite's sleep-and-retry: while one holds the outbox,
+    another process's write waits (and is not refused), and goes through once it is let go."""
+    path = tmp_path / "outbox.sqlite3"
+    holder = Outbox(str(path))
+    writer = textwrap.dedent(
+        f"""
+        import sys
+        from mockserver.mail.outbox import Outbox
+        box = Outbox({str(path)!r})
+        print("open", flush=True)
+        sys.stdin.readline()
+        box.record(namespace="", operation="op", message_id=None, envelope_from=None, recipients=["a@b.no"],
+                   subject="from B", from_header=None, to_header=None, raw=b"x", request={{}})
+        print("written", flush=True)
+        """
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", writer], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as child:
+        assert child.stdin is not None and child.stdout is not None
+        assert child.stdout.readline().strip() == "open"
+        with holder.locked():
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            with pytest.raises(subprocess.TimeoutExpired):
+                child.wait(timeout=0.5)  # blocked on the lock: neither written nor refused
+        assert child.stdout.readline().strip() == "written"
+        assert child.wait(timeout=10) == 0
+    assert [row.values["subject"] for row in holder.find(Filters())] == ["from B"]
+    holder.close()
