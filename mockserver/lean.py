@@ -10,7 +10,9 @@ list and a middleware's `api_cls`), keep what does not change between requests i
 * the async app re-created its handler's decorator chain on every call (`AsyncOperation.fn` is a property),
   inspecting the handler's signature three times per request;
 * `SwaggerUIMiddleware` sent every request through a router of its own routes before handing it on;
-* the security handlers inspected each credential function's signature on every request.
+* the security handlers inspected each credential function's signature on every request;
+* the parameter decorator prepared every argument the operation defines (query defaults, body, form files)
+  on every call, for handlers that take none of them or only their path parameters.
 
 A request that fails validation fails exactly as before; `tests/test_lean.py` holds the two stacks to the
 same answers.
@@ -27,7 +29,9 @@ from connexion import context, utils
 from connexion.apps.asynchronous import AsyncApi, AsyncOperation
 from connexion.datastructures import MediaTypeDict
 from connexion.decorators import StarletteDecorator
+from connexion.decorators.parameter import AsyncParameterDecorator, _get_path_arguments, unwrap_decorators
 from connexion.exceptions import UnsupportedMediaTypeProblem
+from connexion.lifecycle import ConnexionRequest
 from connexion.middleware.context import ContextAPI, ContextMiddleware, ContextOperation
 from connexion.middleware.exceptions import ExceptionMiddleware
 from connexion.middleware.main import ConnexionMiddleware
@@ -190,9 +194,44 @@ class LeanContextMiddleware(ContextMiddleware):
     api_cls = LeanContextAPI
 
 
+class LeanParameterDecorator(AsyncParameterDecorator):
+    """Connexion's parameter decorator prepares every argument the operation defines on every call (path and
+    query parameters with their defaults, the body, form files, the security context) and then passes the
+    handler those its signature names. The mock's handlers name none (they read the call from the scope) or
+    only their path parameters; such a handler gets exactly what Connexion would pass it, without the rest
+    of the work. Any other signature is decorated by Connexion's own code."""
+
+    def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        arguments, has_kwargs = utils.inspect_function_arguments(unwrap_decorators(function))
+        # Connexion passes every path parameter, named or not: the lean way only fits when they are the arguments.
+        path = {self.sanitize_fn(p["name"]) for p in context.operation.parameters if p["in"] == "path"}
+        if has_kwargs or set(arguments) != path or len(arguments) != len(path):
+            connexions: Callable[..., Any] = super().__call__(function)
+            return connexions
+        if not arguments:
+
+            @functools.wraps(function)
+            async def without_arguments(request: ConnexionRequest) -> Any:
+                return await function()
+
+            return without_arguments
+        sanitize = self.sanitize_fn
+
+        @functools.wraps(function)
+        async def with_path(request: ConnexionRequest) -> Any:
+            operation = context.operation
+            return await function(**_get_path_arguments(request.path_params, operation=operation, sanitize=sanitize))
+
+        return with_path
+
+
 class LeanStarletteDecorator(StarletteDecorator):
     """Connexion's Starlette decorator, which decorated the handler anew and built a URI parser on every call;
     here both happen at the first call (they depend on the operation, which the context names then)."""
+
+    @property
+    def _parameter_decorator_cls(self) -> type[AsyncParameterDecorator]:
+        return LeanParameterDecorator
 
     def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
         decorated: Callable[..., Any] | None = None

@@ -50,6 +50,9 @@ REQUESTS: list[tuple[str, str, dict[str, str], Any]] = [
     ("GET", "/_mock/outbox?subject=nothing-like-it", {}, None),  # rows carry the time they were written
     ("GET", "/_mock/outbox?limit=many", {}, None),
     ("GET", "/_mock/outbox?since=yesterday", {}, None),
+    ("GET", "/_mock/outbox/999999", {}, None),  # a handler that takes its path parameter, as an integer
+    ("GET", "/_mock/outbox/999999/attachments/3", {}, None),
+    ("GET", "/_mock/outbox/abc", {}, None),
     ("GET", "/openapi.json", {}, None),
     ("GET", "/_mock/openapi.json", {}, None),
     ("GET", "/ui/", {}, None),
