@@ -6,11 +6,11 @@ address, rights, ids, sizes) is filled in where the client left it empty.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from mockserver.call import Call
+from mockserver.formats.base64text import has_whitespace
 from mockserver.superoffice import state
 
 UNSAFE_EXTENSIONS = frozenset(
@@ -95,13 +95,10 @@ def addresses(call: Call, items: Any) -> list[Any]:
     return [address(call, item) for item in items or ()]
 
 
-_WHITESPACE = re.compile(r"\s")
-
-
 def decoded_length(stream: str) -> int:
     """Bytes in a base64 text without decoding it (the contract has already checked it is base64), and
     without copying it when it has no whitespace (an attachment can be megabytes)."""
-    cleaned = "".join(stream.split()) if _WHITESPACE.search(stream) else stream
+    cleaned = "".join(stream.split()) if has_whitespace(stream) else stream
     padding = 2 if cleaned.endswith("==") else 1 if cleaned.endswith("=") else 0
     return len(cleaned) * 3 // 4 - padding
 
