@@ -182,16 +182,13 @@ async def relay_message() -> Response:
     text: str = body["Rfc822"]
     raw = text.encode("utf-8", "surrogateescape")
     # Only the header block is read: the text itself travels unchanged.
-    head = mime.parse_rfc822_headers(raw)
-    envelope_from = body.get("From") or mime.header_address(head, "From")
+    head = mime.read_headers(raw, ("Message-ID", "Subject", "From", "To"))
     submission = ingest.Submission(
         operation=call.operation_id,
-        message_id=mime.safe_header(head, "Message-ID"),
-        envelope_from=envelope_from,
+        message_id=head["Message-ID"],
+        envelope_from=body.get("From") or mime.first_address(head["From"]),
         recipients=[mime.header_text(r) for r in body["Recipients"]],
-        mail=mime.Written(
-            raw, mime.safe_header(head, "Subject"), mime.safe_header(head, "From"), mime.safe_header(head, "To")
-        ),
+        mail=mime.Written(raw, head["Subject"], head["From"], head["To"]),
         request=dict(body),
         user=call.user,
         accepted_at=call.now().value,

@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mockserver.mail import mimewriter
+from mockserver.mail import mime, mimewriter
 from mockserver.mail.mime import address, draft_from_entity, entity_to_message, header_text, parse_rfc822, safe_header
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(range(256))).decode()
@@ -173,3 +173,43 @@ def test_inline_images_of_an_html_only_mail_with_attachments_go_into_related() -
     assert related.get_content_type() == "multipart/related"
     assert [p.get_content_type() for p in related.iter_parts()] == ["text/html", "image/png"]
     assert pdf.get_filename() == "rapport.pdf"
+
+
+_ATOM = st.text(alphabet="abcXYZ019!#$%&'*+/=?^_`{|}~-", min_size=1, max_size=6)
+_SPEC = st.builds("{}@{}".format, _ATOM, _ATOM)
+_PLAIN_MAILBOX = st.one_of(
+    _SPEC, st.builds("{} <{}>".format, st.lists(_ATOM, min_size=1, max_size=3).map(" ".join), _SPEC)
+)
+# Header values: the plain forms `read_headers` takes as written, and anything else (folding, encoded words,
+# quoting, comments, groups, non-ASCII, control characters, stray syntax).
+_VALUE = st.one_of(
+    st.lists(_PLAIN_MAILBOX, min_size=1, max_size=3).map(", ".join),
+    st.builds("<{}>".format, _SPEC),
+    st.lists(_ATOM, min_size=1, max_size=4).map(" ".join),
+    st.text(alphabet='ab Øé=?<>@,;:."()[]\\\t\r\n\x00', max_size=24),
+    st.sampled_from(["=?utf-8?q?M=C3=B8te?=", '"Berg, Anna" <a@b.no>', "a@b.no (Anna)", "G: a@b.no;", " x", "x  y"]),
+)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["Subject", "From", "To", "Message-ID", "FROM", "X-Other"]), _VALUE)))
+def test_relayed_headers_read_as_policy_default_reads_them(headers: list[tuple[str, str]]) -> None:
+    """The fast read of a relayed message's headers gives what `safe_header` gives on the policy.default parse."""
+    raw = (
+        "".join(f"{name}: {value}\r\n" for name, value in headers).encode("utf-8", "surrogateescape") + b"\r\nBody\r\n"
+    )
+    names = ("Message-ID", "Subject", "From", "To")
+    reference = mime.parse_rfc822_headers(raw)
+    assert mime.read_headers(raw, names) == {name: safe_header(reference, name) for name in names}
+
+
+def test_relayed_headers_in_plain_forms_are_taken_as_written() -> None:
+    raw = (
+        b"From: Anna Berg <anna.berg@nordlys.no>\r\nSubject: Kvartalsrapport Q3\r\nMessage-ID: <q3@nordlys.no>\r\n\r\n"
+    )
+    assert mime.read_headers(raw, ("From", "Subject", "Message-ID", "To")) == {
+        "From": "Anna Berg <anna.berg@nordlys.no>",
+        "Subject": "Kvartalsrapport Q3",
+        "Message-ID": "<q3@nordlys.no>",
+        "To": None,
+    }
+    assert mime.first_address("Anna Berg <anna.berg@nordlys.no>, kari@fjordtech.no") == "anna.berg@nordlys.no"
