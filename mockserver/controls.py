@@ -104,8 +104,13 @@ def parse_prefer(values: list[str]) -> dict[str, str]:
     return found
 
 
+NONE = Controls()
+
+
 def read(prefer_headers: list[str], query: str) -> Controls:
     """The controls of one request; a malformed value is a 400, unknown preferences are ignored (RFC 7240)."""
+    if not prefer_headers and not query:
+        return NONE  # most requests ask nothing of the mock
     wanted = {f"{QUERY_PREFIX}{name}": name for name in KNOWN}
     settings: dict[str, str] = {}
     for key, value in parse_qsl(query, keep_blank_values=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -63,6 +64,12 @@ def negotiate(header: str | None, offered: Sequence[str]) -> str | None:
     No Accept header (or an empty one) accepts anything, and the first offered type is the server's
     preference among equals.
     """
+    return _negotiated(header, tuple(offered))
+
+
+@functools.lru_cache(maxsize=1024)
+def _negotiated(header: str | None, offered: tuple[str, ...]) -> str | None:
+    # A client sends the same Accept header with every request, and an operation offers the same types.
     ranges = parse_accept(header)
     if not ranges:
         return offered[0] if offered else None

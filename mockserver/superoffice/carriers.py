@@ -6,12 +6,13 @@ address, rights, ids, sizes) is filled in where the client left it empty.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from mockserver.call import Call
 from mockserver.formats.base64text import has_whitespace
 from mockserver.superoffice import state
+from mockserver.superoffice.directory import Person
 
 UNSAFE_EXTENSIONS = frozenset(
     {
@@ -46,15 +47,16 @@ def rights(call: Call, carrier: str) -> dict[str, Any]:
     return call.gen.rights(carrier, call.moment)
 
 
-def address(call: Call, item: Any) -> Any:
+def _people(call: Call) -> Callable[[str], Person]:
+    """Who an address is, in the CRM directory of the call's language."""
+    return state.of(call.scope).directory(call.texts.faker_locale).lookup
+
+
+def address(call: Call, item: Any, people: Callable[[str], Person] | None = None) -> Any:
     if not isinstance(item, dict):
         return item
     addr = item.get("Address")
-    person = (
-        state.of(call.scope).directory(call.texts.faker_locale).lookup(addr)
-        if isinstance(addr, str) and addr.strip()
-        else None
-    )
+    person = (people or _people(call))(addr) if isinstance(addr, str) and addr.strip() else None
     if person is None:
         # Nobody the CRM knows: the client's values, .NET defaults for the rest.
         def pick(key: str, default: Any) -> Any:
@@ -91,8 +93,11 @@ def address(call: Call, item: Any) -> Any:
     }
 
 
-def addresses(call: Call, items: Any) -> list[Any]:
-    return [address(call, item) for item in items or ()]
+def addresses(call: Call, items: Any, people: Callable[[str], Person] | None = None) -> list[Any]:
+    if not items:
+        return []
+    people = people or _people(call)
+    return [address(call, item, people) for item in items]
 
 
 def decoded_length(stream: str) -> int:
@@ -178,13 +183,14 @@ def entity(call: Call, item: Mapping[str, Any], assigned: Mapping[str, Any]) -> 
     over the client's values.
     """
     sender = item.get("From")
+    people = _people(call)
     out: dict[str, Any] = {
-        "To": addresses(call, item.get("To")),
-        "Cc": addresses(call, item.get("Cc")),
-        "Bcc": addresses(call, item.get("Bcc")),
+        "To": addresses(call, item.get("To"), people),
+        "Cc": addresses(call, item.get("Cc"), people),
+        "Bcc": addresses(call, item.get("Bcc"), people),
         "Subject": item.get("Subject"),
         "HTMLBody": item.get("HTMLBody"),
-        "From": address(call, sender) if isinstance(sender, dict) else None,
+        "From": address(call, sender, people) if isinstance(sender, dict) else None,
         "Sent": call.parse_datetime(item.get("Sent")),
         "Size": item.get("Size") or 0,
         "Priority": item.get("Priority") or "Normal",
