@@ -154,7 +154,8 @@ async def accept(
 async def accept_all(
     mailroom: Mailroom, submissions: Sequence[Submission], plan: delivery.Plan, *, background: bool = False
 ) -> list[Outcome]:
-    """Record a request's mails in one outbox transaction, then deliver them one by one as planned.
+    """Record a request's mails in one outbox transaction (shared with the requests filing mail at the same moment),
+    then deliver them one by one as planned.
 
     Raises DeliveryFailed (after recording the failure) when delivery is refused or fails, unless it runs in
     the background: then the outcome of each mail that carries a Notice reaches the listeners (the GWS
@@ -163,7 +164,7 @@ async def accept_all(
     """
     status = NOT_SENT if plan.empty and not plan.refused else QUEUED
     journals = [_journal(submission) for submission in submissions]
-    row_ids = mailroom.outbox.record_all(
+    row_ids = await mailroom.outbox.file(
         [
             Record(
                 namespace=submission.namespace,

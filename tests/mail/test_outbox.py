@@ -239,3 +239,47 @@ def test_a_writer_in_another_process_waits_for_the_one_holding_the_file(tmp_path
         assert child.wait(timeout=10) == 0
     assert [row.values["subject"] for row in holder.find(Filters())] == ["from B"]
     holder.close()
+
+
+def _records(subjects: list[str]) -> list[Record]:
+    return [
+        Record("", "op", f"<{s}@x.no>", None, ["a@b.no"], s, None, None, b"raw " + s.encode(), "{}") for s in subjects
+    ]
+
+
+def test_requests_filing_together_share_one_commit_and_keep_their_own_ids(tmp_path: Path) -> None:
+    """Group commit: requests that file in the same turn of the event loop are written in one transaction; each
+    gets its own consecutive ids, and its rows are committed when it hears them."""
+    outbox = Outbox(str(tmp_path / "o.sqlite3"))
+    commits: list[str] = []
+    outbox._conn.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+    reader = sqlite3.connect(str(tmp_path / "o.sqlite3"))  # another connection sees only what is committed
+
+    async def request(subjects: list[str]) -> list[int]:
+        ids = await outbox.file(_records(subjects))
+        committed = reader.execute("SELECT id FROM mails WHERE id BETWEEN ? AND ?", (ids[0], ids[-1])).fetchall()
+        assert [row[0] for row in committed] == ids
+        return ids
+
+    async def main() -> list[list[int]]:
+        return await asyncio.gather(request(["a1", "a2", "a3"]), request(["b1"]), request(["c1", "c2"]))
+
+    first, second, third = asyncio.run(main())
+    assert len(commits) == 1
+    assert first + second + third == list(range(first[0], first[0] + 6))
+    subjects = {row.values["id"]: row.values["subject"] for row in outbox.find(Filters())}
+    assert [subjects[i] for i in first + second + third] == ["a1", "a2", "a3", "b1", "c1", "c2"]
+    assert asyncio.run(outbox.file(_records(["d1"]))) == [third[-1] + 1] and len(commits) == 2
+    reader.close()
+
+
+def test_a_failed_group_commit_reaches_every_request_in_it(tmp_path: Path) -> None:
+    outbox = Outbox(str(tmp_path / "o.sqlite3"))
+    with outbox.locked() as conn:
+        conn.execute("DROP TABLE mails")  # every insert of the next commit fails
+
+    async def main() -> list[BaseException | list[int]]:
+        return await asyncio.gather(outbox.file(_records(["a"])), outbox.file(_records(["b"])), return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert len(results) == 2 and all(isinstance(r, sqlite3.OperationalError) for r in results)
