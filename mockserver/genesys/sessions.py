@@ -22,6 +22,7 @@ import base64
 import binascii
 import hmac
 import secrets
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterable
@@ -109,15 +110,19 @@ class Sessions:
         with self.db.locked() as conn:
             conn.execute("DELETE FROM gws_sessions WHERE id = ?", (session_id,))
 
-    def next_reference_id(self, user: str) -> int:
-        """1, 2, 3 … per user, shared by every worker: a notification repeats the id of its request."""
-        with self.db.locked() as conn:
+    async def next_reference_id(self, user: str) -> int:
+        """1, 2, 3 … per user, shared by every worker: a notification repeats the id of its request. Counted in the
+        transaction the requests writing at the same moment share (`Outbox.together`)."""
+
+        def count(conn: sqlite3.Connection) -> int:
             row = conn.execute(
                 "INSERT INTO gws_counters (user, value) VALUES (?, 1) "
                 "ON CONFLICT (user) DO UPDATE SET value = value + 1 RETURNING value",
                 (user,),
             ).fetchone()
-        return int(row[0])
+            return int(row[0])
+
+        return await self.db.together(count)
 
 
 def _session_id() -> str:

@@ -31,9 +31,9 @@ class Genesys:
             ),
         )
 
-    def next_reference_id(self, user: str) -> int:
+    async def next_reference_id(self, user: str) -> int:
         """GWS numbers each user's requests 1, 2, 3 …; the notification for a request repeats its id."""
-        return self.sessions.next_reference_id(user)
+        return await self.sessions.next_reference_id(user)
 
 
 def of(scope: Scope) -> Genesys:

@@ -14,11 +14,11 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -26,6 +26,9 @@ try:
     import fcntl
 except ImportError:  # not POSIX: SQLite's own locking alone
     fcntl = None  # type: ignore[assignment]
+
+T = TypeVar("T")
+Work = Callable[[sqlite3.Connection], Any]  # what a request does in a shared transaction (`Outbox.together`)
 
 QUEUED = "queued"
 SENT = "sent"
@@ -299,8 +302,10 @@ class Outbox:
             conn.execute("PRAGMA cache_size=-512")
             conn.executescript(SCHEMA)
         self._arrivals: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
-        # Requests waiting for the next group commit, per event loop (`file`).
-        self._filing: dict[asyncio.AbstractEventLoop, list[tuple[Sequence[Record], asyncio.Future[list[int]]]]] = {}
+        # Work waiting for the next shared transaction, per event loop (`together`).
+        self._together: dict[
+            asyncio.AbstractEventLoop, list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]]
+        ] = {}
         self._checkpointer: sqlite3.Connection | None = None
 
     @contextmanager
@@ -335,57 +340,78 @@ class Outbox:
         """A request's mails, in one transaction (one write to the journal, however many mails); their row ids."""
         if not records:
             return []
-        [ids] = self._record_batches([records])
-        self._announce()
-        return ids
-
-    async def file(self, records: Sequence[Record]) -> list[int]:
-        """`record_all`, in one transaction with the mails of every other request that files in the same turn of
-        the event loop (group commit): the ids once they are committed.
-
-        A transaction's fixed cost (the commit writes the table's, the index's and the id counter's pages to the
-        WAL) was most of the outbox's share of a one-mail request under load; requests that arrive together now
-        share it. Nothing is answered before its rows are committed.
-        """
-        if not records:
-            return []
-        loop = asyncio.get_running_loop()
-        filed: asyncio.Future[list[int]] = loop.create_future()
-        waiting = self._filing.setdefault(loop, [])
-        waiting.append((records, filed))
-        if len(waiting) == 1:
-            loop.call_soon(self._file_waiting, loop)
-        return await filed
-
-    def _file_waiting(self, loop: asyncio.AbstractEventLoop) -> None:
-        batch = self._filing.pop(loop, [])
-        try:
-            found = self._record_batches([records for records, _ in batch])
-        except Exception as exc:
-            for _, filed in batch:
-                if not filed.done():
-                    filed.set_exception(exc)
-            return
-        for (_, filed), ids in zip(batch, found, strict=True):
-            if not filed.done():
-                filed.set_result(ids)
-        self._announce()
-
-    def _record_batches(self, batches: Sequence[Sequence[Record]]) -> list[list[int]]:
-        """Each batch's rows, all in one transaction; each batch's ids (consecutive: one writer holds the file)."""
         stamp = now_text()
-        found: list[list[int]] = []
         with self.locked() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for records in batches:
-                    last = self._insert(conn, records, stamp)
-                    found.append(list(range(last - len(records) + 1, last + 1)))
+                last = self._insert(conn, records, stamp)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-        return found
+        self._announce()
+        # One writer holds the file for the whole transaction, so the ids are consecutive.
+        return list(range(last - len(records) + 1, last + 1))
+
+    async def file(self, records: Sequence[Record]) -> list[int]:
+        """`record_all` as a request does it: in the transaction it shares with the other requests writing at the
+        same moment (`together`); the ids once they are committed."""
+        if not records:
+            return []
+        stamp = now_text()
+
+        def insert(conn: sqlite3.Connection) -> list[int]:
+            last = self._insert(conn, records, stamp)
+            return list(range(last - len(records) + 1, last + 1))
+
+        return await self.together(insert)
+
+    async def together(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work(connection)` inside one transaction with the work of every other request that writes in the same
+        turn of the event loop (group commit); its result once the transaction is committed.
+
+        A transaction's fixed cost (the commit writes the touched pages to the WAL) was most of the outbox's
+        share of a one-mail request under load; requests that arrive together now share it. Each request's work
+        runs under a savepoint of its own: one that fails is rolled back and hears its error alone.
+        """
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Any] = loop.create_future()
+        waiting = self._together.setdefault(loop, [])
+        waiting.append((work, done))
+        if len(waiting) == 1:
+            loop.call_soon(self._commit_together, loop)
+        result: T = await done
+        return result
+
+    def _commit_together(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch = self._together.pop(loop, [])
+        outcomes: list[tuple[asyncio.Future[Any], Any, Exception | None]] = []
+        try:
+            with self.locked() as conn:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for work, done in batch:
+                        conn.execute("SAVEPOINT request")
+                        try:
+                            outcomes.append((done, work(conn), None))
+                        except Exception as exc:
+                            conn.execute("ROLLBACK TO request")
+                            outcomes.append((done, None, exc))
+                        conn.execute("RELEASE request")
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+        except Exception as exc:
+            outcomes = [(done, None, exc) for _, done in batch]
+        for done, value, error in outcomes:
+            if done.done():
+                continue
+            if error is not None:
+                done.set_exception(error)
+            else:
+                done.set_result(value)
+        self._announce()
 
     @staticmethod
     def _insert(conn: sqlite3.Connection, records: Sequence[Record], stamp: str) -> int:

@@ -283,3 +283,26 @@ def test_a_failed_group_commit_reaches_every_request_in_it(tmp_path: Path) -> No
 
     results = asyncio.run(main())
     assert len(results) == 2 and all(isinstance(r, sqlite3.OperationalError) for r in results)
+
+
+def test_work_that_fails_in_a_shared_transaction_is_rolled_back_alone(tmp_path: Path) -> None:
+    outbox = Outbox(str(tmp_path / "o.sqlite3"))
+
+    def half_then_fail(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO sink (rcpt_tos, raw, received_at) VALUES ('[]', x'00', 'half')")
+        raise ValueError("refused")
+
+    async def main() -> list[BaseException | list[int]]:
+        return await asyncio.gather(
+            outbox.file(_records(["a"])),
+            outbox.together(half_then_fail),
+            outbox.file(_records(["b"])),
+            return_exceptions=True,
+        )
+
+    first, failed, second = asyncio.run(main())
+    assert isinstance(failed, ValueError)
+    assert isinstance(first, list) and isinstance(second, list) and second == [first[0] + 1]
+    assert [row.values["subject"] for row in outbox.find(Filters())] == ["b", "a"]
+    with outbox.locked() as conn:
+        assert conn.execute("SELECT count(*) FROM sink").fetchone()[0] == 0  # its half was rolled back

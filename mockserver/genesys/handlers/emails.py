@@ -44,7 +44,7 @@ async def send(id: str) -> Response:  # noqa: A002 - the contract names the path
     body = call.body
     email: dict[str, Any] = body["email"]
     message_id = call.gen.message_id(mime.message_id_domain(email["from"], call.runtime.settings.hostname))
-    reference_id = state.of(call.scope).next_reference_id(call.user or "")
+    reference_id = await state.of(call.scope).next_reference_id(call.user or "")
     settings = call.runtime.settings
     plan = delivery.plan_gws(call.runtime.mail.options)
     if call.controls.notification == "error":
