@@ -50,6 +50,7 @@ class Received:
     rcpt_tos: list[str]
     data: bytes
     auth: tuple[str, str] | None = None
+    mail_options: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -60,6 +61,7 @@ class SmtpBehaviour:
     reject_data: str | None = None  # e.g. "554 5.7.1 Message rejected"
     data_delay: float = 0.0
     require_auth: bool = False
+    pipelining: bool = False  # say PIPELINING in the EHLO reply, as the embedded sink does
 
 
 class _Handler:
@@ -73,6 +75,8 @@ class _Handler:
     ) -> list[str]:
         self.connections += 1
         session.host_name = hostname
+        if self.behaviour.pipelining:
+            return [*responses[:-1], "250-PIPELINING", responses[-1]]
         return responses
 
     async def handle_RCPT(
@@ -95,6 +99,7 @@ class _Handler:
                 rcpt_tos=list(envelope.rcpt_tos),
                 data=envelope.original_content or b"",
                 auth=(auth.login.decode(), auth.password.decode()) if auth is not None else None,
+                mail_options=list(envelope.mail_options),
             )
         )
         return "250 Message accepted"

@@ -231,7 +231,7 @@ async def _deliver(
     submission: Submission,
     plan: delivery.Plan,
     row_id: int,
-    connection: delivery.SmtpConnection | None = None,
+    connection: delivery.SmtpConnection | delivery.PipelinedConnection | None = None,
     record: RecordOutcome | None = None,
 ) -> Outcome:
     """Deliver one recorded mail as planned and record the outcome (by default at once, on its row); over
@@ -338,7 +338,7 @@ class Courier:
             self.flush()
 
     async def _work(self) -> None:
-        connection = delivery.SmtpConnection(self.endpoint, self.mailroom.options)
+        connection = delivery.connection_for(self.endpoint, self.mailroom.options)
         try:
             while True:
                 submission, plan, row_id = await self.queue.get()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import email
 import time
@@ -10,14 +11,20 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mockserver import create_app
 from mockserver.app import runtime_of
 from mockserver.contract import spec
 from mockserver.mail.delivery import (
+    DeliveryFailed,
     DeliveryOptions,
     Endpoint,
+    PipelinedConnection,
     Plan,
+    SmtpConnection,
+    connection_for,
     deliverable,
     is_allowed,
     plan_relay,
@@ -459,3 +466,97 @@ def test_the_contracts_examples_are_really_delivered(path: str, operation_id: st
                 time.sleep(0.02)  # GWS delivers in the background
         assert len(received) == 1
         assert received[0].rcpt_tos
+
+
+_SENDERS = st.sampled_from([None, "", "anna.berg@nordlys.no", "ødegård@nordlys.no", "not an address"])
+_RECIPIENTS = st.lists(
+    st.sampled_from(["kari@fjordtech.no", "lars@fjordtech.no", "nobody@fjordtech.no", "åse@fjordtech.no"]),
+    min_size=1,
+    max_size=4,
+    unique=True,
+)
+_LINES = st.lists(
+    st.sampled_from([b"Subject: Hei", b".", b"..", b".leading dot", b"", b"tekst \xc3\xb8", b"a\rb", b"end"]),
+    max_size=8,
+)
+_DATA = st.builds(
+    lambda lines, ends: b"".join(line + end for line, end in zip(lines, ends, strict=False)),
+    _LINES,
+    st.lists(st.sampled_from([b"\r\n", b"\n", b"\r", b""]), min_size=8, max_size=8),
+)
+
+
+async def _outcome(
+    connection: SmtpConnection | PipelinedConnection, sender: str | None, recipients: list[str], data: bytes
+) -> str:
+    try:
+        return "sent: " + await connection.send(sender, recipients, data)
+    except DeliveryFailed as exc:
+        return "failed: " + exc.reason
+    except ValueError as exc:  # aiosmtplib's refusal of an address it cannot put on a command line
+        return "invalid: " + str(exc)
+    finally:
+        await connection.close()
+
+
+def test_pipelined_sessions_deliver_what_aiosmtplib_delivers() -> None:
+    """The embedded sink's sessions send a mail's commands in one write (PIPELINING); aiosmtplib is the reference:
+    the same outcome (including refusals), and the server receives the same envelope, options and text."""
+    behaviour = SmtpBehaviour(pipelining=True, reject_rcpt={"nobody@fjordtech.no"})
+    with smtp_server(behaviour) as (port, received, _):
+        endpoint = Endpoint("smtp", "127.0.0.1", port)
+        delivery_options = options(smtp_timeout=10)
+
+        @settings(max_examples=30, deadline=None)
+        @given(_SENDERS, _RECIPIENTS, _DATA)
+        def same(sender: str | None, recipients: list[str], data: bytes) -> None:
+            before = len(received)
+            reference = asyncio.run(_outcome(SmtpConnection(endpoint, delivery_options), sender, recipients, data))
+            fast = asyncio.run(_outcome(connection_for(endpoint, delivery_options), sender, recipients, data))
+            assert fast == reference
+            got = [(r.mail_from, r.rcpt_tos, r.mail_options, r.data) for r in received[before:]]
+            assert len(got) == (2 if reference.startswith("sent") else 0)
+            assert got[:1] == got[1:]
+
+        same()
+
+
+def test_a_pipelined_session_goes_on_after_a_refused_mail() -> None:
+    behaviour = SmtpBehaviour(pipelining=True, reject_rcpt={"nobody@fjordtech.no"})
+    with smtp_server(behaviour) as (port, received, handler):
+        connection = connection_for(Endpoint("smtp", "127.0.0.1", port), options(smtp_timeout=10))
+
+        async def three() -> list[str]:
+            outcomes = []
+            for recipients in (
+                ["kari@fjordtech.no"],
+                ["nobody@fjordtech.no"],
+                ["lars@fjordtech.no", "nobody@fjordtech.no"],
+            ):
+                try:
+                    outcomes.append(await connection.send("anna@nordlys.no", recipients, b"Subject: x\r\n\r\nHei\r\n"))
+                except DeliveryFailed as exc:
+                    outcomes.append(exc.reason)
+            await connection.close()
+            return outcomes
+
+        first, refused, partly = asyncio.run(three())
+    assert first == "" and "refused every recipient" in refused and "nobody@fjordtech.no (550)" in partly
+    assert [r.rcpt_tos for r in received] == [["kari@fjordtech.no"], ["lars@fjordtech.no"]]
+    assert handler.connections == 1  # one session for all three, the refusal reset with RSET
+
+
+def test_a_server_without_pipelining_gets_aiosmtplibs_session() -> None:
+    with smtp_server() as (port, received, _):
+        connection = connection_for(Endpoint("smtp", "127.0.0.1", port), options(smtp_timeout=10))
+        outcome = asyncio.run(
+            _outcome(connection, "anna@nordlys.no", ["kari@fjordtech.no"], b"Subject: x\r\n\r\nHei\r\n")
+        )
+    assert outcome == "sent: " and [r.rcpt_tos for r in received] == [["kari@fjordtech.no"]]
+
+
+def test_a_pipelined_session_gives_up_on_a_server_that_never_answers() -> None:
+    with silent_server() as port:
+        connection = connection_for(Endpoint("smtp", "127.0.0.1", port), options(smtp_timeout=0.5))
+        outcome = asyncio.run(_outcome(connection, "anna@nordlys.no", ["kari@fjordtech.no"], b"Subject: x\r\n\r\n"))
+    assert outcome == f"failed: smtp://127.0.0.1:{port} did not answer within 0.5 s"
