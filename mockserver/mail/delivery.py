@@ -438,6 +438,17 @@ class _Replies(asyncio.Protocol):
         self.waiting.extend(futures)
         return futures
 
+    def write(self, data: bytes) -> None:
+        if self.transport is None or self.lost is not None:
+            raise aiosmtplib.SMTPServerDisconnected("Server not connected")
+        self.transport.write(data)
+
+    async def command(self, line: bytes) -> aiosmtplib.SMTPResponse:
+        """Send one command (or a message's text) and wait for its reply."""
+        [reply] = self.expect(1)
+        self.write(line)
+        return await reply
+
     def data_received(self, data: bytes) -> None:
         self._buffer += data
         while (end := self._buffer.find(b"\n")) >= 0:
@@ -491,9 +502,7 @@ class PipelinedConnection:
             [greeting] = replies.expect(1)
             if (await greeting).code != 220:
                 raise aiosmtplib.SMTPConnectError(f"{self.endpoint.url} did not greet")
-            [ehlo] = replies.expect(1)
-            self._write(replies, b"EHLO " + _LOCAL_HOSTNAME + b"\r\n")
-            response = await ehlo
+            response = await replies.command(b"EHLO " + _LOCAL_HOSTNAME + b"\r\n")
             if response.code != 250:
                 raise aiosmtplib.SMTPHeloError(response.code, response.message)
         except BaseException:
@@ -506,12 +515,6 @@ class PipelinedConnection:
             return None
         self._replies = replies
         return replies
-
-    @staticmethod
-    def _write(replies: _Replies, data: bytes) -> None:
-        if replies.transport is None or replies.lost is not None:
-            raise aiosmtplib.SMTPServerDisconnected("Server not connected")
-        replies.transport.write(data)
 
     async def send(self, sender: str | None, recipients: Sequence[str], data: bytes) -> str:
         """One transaction; returns a note on recipients the server refused, raises DeliveryFailed otherwise."""
@@ -549,7 +552,7 @@ class PipelinedConnection:
             if aiosmtplib.protocol.COMMAND_INJECTION_REGEX.search(command):
                 raise ValueError("Command arg contains a prohibited control character")
         expected = replies.expect(len(commands) + 1)
-        self._write(replies, b"\r\n".join([*commands, b"DATA"]) + b"\r\n")
+        replies.write(b"\r\n".join([*commands, b"DATA"]) + b"\r\n")
         mail, *answers, go_ahead = [await reply for reply in expected]
         if mail.code != 250:
             raise aiosmtplib.SMTPSenderRefused(mail.code, mail.message, sender_address)
@@ -561,9 +564,7 @@ class PipelinedConnection:
         if go_ahead.code != 354:
             raise aiosmtplib.SMTPDataError(go_ahead.code, go_ahead.message)
         text = aiosmtplib.protocol.PERIOD_REGEX.sub(b"..", normalized)
-        [accepted] = replies.expect(1)
-        self._write(replies, text + b".\r\n")
-        answer = await accepted
+        answer = await replies.command(text + b".\r\n")
         if answer.code != 250:
             raise aiosmtplib.SMTPDataError(answer.code, answer.message)
         return refused
@@ -575,9 +576,7 @@ class PipelinedConnection:
             return
         try:
             async with asyncio.timeout(self.options.smtp_timeout):
-                [reply] = replies.expect(1)
-                self._write(replies, b"RSET\r\n")
-                if (await reply).code != 250:
+                if (await replies.command(b"RSET\r\n")).code != 250:
                     self._drop()
         except (aiosmtplib.SMTPException, OSError, TimeoutError):
             self._drop()
@@ -596,9 +595,7 @@ class PipelinedConnection:
             return
         try:
             async with asyncio.timeout(self.options.smtp_timeout):
-                [reply] = replies.expect(1)
-                self._write(replies, b"QUIT\r\n")
-                await reply
+                await replies.command(b"QUIT\r\n")
         except (aiosmtplib.SMTPException, OSError, TimeoutError):
             pass
         finally:
