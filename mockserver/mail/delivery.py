@@ -554,9 +554,12 @@ class PipelinedConnection:
         expected = replies.expect(len(commands) + 1)
         replies.write(b"\r\n".join([*commands, b"DATA"]) + b"\r\n")
         mail, *answers, go_ahead = [await reply for reply in expected]
+        refused = {r: a for r, a in zip(recipients, answers, strict=True) if a.code not in (250, 251)}
+        if go_ahead.code == 354 and (mail.code != 250 or len(refused) == len(recipients)):
+            # A server should refuse DATA with no envelope (RFC 2920 §3.1); one that took it gets an empty text.
+            await replies.command(b".\r\n")
         if mail.code != 250:
             raise aiosmtplib.SMTPSenderRefused(mail.code, mail.message, sender_address)
-        refused = {r: a for r, a in zip(recipients, answers, strict=True) if a.code not in (250, 251)}
         if len(refused) == len(recipients):
             raise aiosmtplib.SMTPRecipientsRefused(
                 [aiosmtplib.SMTPRecipientRefused(a.code, a.message, r) for r, a in refused.items()]

@@ -303,9 +303,7 @@ class Outbox:
             conn.executescript(SCHEMA)
         self._arrivals: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         # Work waiting for the next shared transaction, per event loop (`together`).
-        self._together: dict[
-            asyncio.AbstractEventLoop, list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]]
-        ] = {}
+        self._together: dict[asyncio.AbstractEventLoop, list[tuple[Work, asyncio.Future[Any]]]] = {}
         self._checkpointer: sqlite3.Connection | None = None
 
     @contextmanager

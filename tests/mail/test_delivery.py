@@ -560,3 +560,43 @@ def test_a_pipelined_session_gives_up_on_a_server_that_never_answers() -> None:
         connection = connection_for(Endpoint("smtp", "127.0.0.1", port), options(smtp_timeout=0.5))
         outcome = asyncio.run(_outcome(connection, "anna@nordlys.no", ["kari@fjordtech.no"], b"Subject: x\r\n\r\n"))
     assert outcome == f"failed: smtp://127.0.0.1:{port} did not answer within 0.5 s"
+
+
+def test_a_server_that_takes_data_with_no_recipient_gets_an_empty_text_before_the_reset() -> None:
+    """RFC 2920 §3.1: a pipelined DATA after refused recipients should be refused; a server that takes it anyway
+    gets a lone `.`, so the RSET that follows is a command and not part of a message."""
+    heard: list[bytes] = []
+
+    async def scripted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        answers = {b"EHLO": b"250-test\r\n250 PIPELINING\r\n", b"MAIL": b"250 OK\r\n", b"RCPT": b"550 No such user\r\n"}
+        answers |= {
+            b"DATA": b"354 Go ahead\r\n",
+            b".": b"250 Empty\r\n",
+            b"RSET": b"250 OK\r\n",
+            b"QUIT": b"221 Bye\r\n",
+        }
+        writer.write(b"220 test\r\n")
+        try:
+            while line := await reader.readline():
+                heard.append(line.rstrip())
+                writer.write(answers[line.split()[0] if line.strip() else b"."])
+        finally:
+            writer.close()
+            await writer.wait_closed()
+            served.set()
+
+    served = asyncio.Event()
+
+    async def main() -> str:
+        server = await asyncio.start_server(scripted, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            connection = connection_for(Endpoint("smtp", "127.0.0.1", port), options(smtp_timeout=5))
+            text = b"Subject: x\r\n\r\n"
+            outcome = await _outcome(connection, "anna@nordlys.no", ["nobody@fjordtech.no"], text)
+            await asyncio.wait_for(served.wait(), 5)
+            return outcome
+
+    outcome = asyncio.run(main())
+    assert outcome.startswith("failed: ") and "refused every recipient" in outcome
+    assert heard[-3:] == [b".", b"RSET", b"QUIT"]
