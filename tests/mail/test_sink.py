@@ -163,3 +163,23 @@ def test_two_apps_on_one_sink_port_share_it() -> None:
         assert answers_smtp(port)  # the other app still uses it
         assert second.get("/_mock/sink").status_code == 200
     assert not is_listening(HOST, port)
+
+
+def test_the_sink_offers_pipelining_and_takes_a_pipelined_mail(sink: tuple[int, Outbox]) -> None:
+    """The mock's deliveries send a mail's MAIL, RCPTs and DATA in one write when the sink says PIPELINING."""
+    port, outbox = sink
+    with socket.create_connection((HOST, port), timeout=5) as raw, raw.makefile("rb") as replies:
+        assert replies.readline().startswith(b"220")
+        raw.sendall(b"EHLO test\r\n")
+        features = []
+        while (line := replies.readline()).startswith(b"250-"):
+            features.append(line[4:].strip())
+        assert b"PIPELINING" in features
+        raw.sendall(
+            b"MAIL FROM:<anna@nordlys.no>\r\nRCPT TO:<kari@fjordtech.no>\r\nRCPT TO:<lars@fjordtech.no>\r\nDATA\r\n"
+        )
+        assert [replies.readline()[:3] for _ in range(4)] == [b"250", b"250", b"250", b"354"]
+        raw.sendall(b"Subject: Pipelined\r\n\r\nHei\r\n.\r\n")
+        assert replies.readline().startswith(b"250")
+    [kept] = outbox.received()
+    assert kept["rcpt_tos"] == ["kari@fjordtech.no", "lars@fjordtech.no"]
