@@ -203,8 +203,10 @@ class LeanParameterDecorator(AsyncParameterDecorator):
 
     def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
         arguments, has_kwargs = utils.inspect_function_arguments(unwrap_decorators(function))
+        # Decorated at the handler's first call, when the context names its operation; it is the same ever after.
+        operation = context.operation._get_current_object()
         # Connexion passes every path parameter, named or not: the lean way only fits when they are the arguments.
-        path = {self.sanitize_fn(p["name"]) for p in context.operation.parameters if p["in"] == "path"}
+        path = {self.sanitize_fn(p["name"]) for p in operation.parameters if p["in"] == "path"}
         if has_kwargs or set(arguments) != path or len(arguments) != len(path):
             connexions: Callable[..., Any] = super().__call__(function)
             return connexions
@@ -219,7 +221,6 @@ class LeanParameterDecorator(AsyncParameterDecorator):
 
         @functools.wraps(function)
         async def with_path(request: ConnexionRequest) -> Any:
-            operation = context.operation
             return await function(**_get_path_arguments(request.path_params, operation=operation, sanitize=sanitize))
 
         return with_path

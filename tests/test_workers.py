@@ -12,7 +12,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -196,10 +196,19 @@ def test_a_port_another_server_listens_on_is_refused() -> None:
             sock.close()
 
 
-def test_connections_on_the_worker_sockets_send_without_delay() -> None:
+def _uvicorns_socket_named_as_tcp() -> socket.socket:
+    plain = socket.socket()  # protocol 0, as uvicorn's Config.bind_socket makes it
+    plain.bind(("127.0.0.1", 0))
+    return workers._as_tcp(plain)
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: workers.bind_sockets("127.0.0.1", 0, 1)[0], _uvicorns_socket_named_as_tcp], ids=["own", "uvicorn"]
+)
+def test_connections_on_the_worker_sockets_send_without_delay(make: Callable[[], socket.socket]) -> None:
     """asyncio (as uvicorn serves a socket) sets TCP_NODELAY only on connections of a socket named as TCP; without
     it, a keep-alive answer written in two pieces waited for the client's delayed ACK, 44 ms a request."""
-    [sock] = workers.bind_sockets("127.0.0.1", 0, 1)
+    sock = make()
 
     async def accepted_nodelay() -> int:
         seen: asyncio.Future[int] = asyncio.get_running_loop().create_future()

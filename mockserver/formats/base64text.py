@@ -44,7 +44,7 @@ def base64_text(value: object) -> str | None:
 
 
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-# What str.split() and the regular expression `\\s` take for whitespace among the ASCII characters.
+# What str.split() and the regular expression `\s` take for whitespace among the ASCII characters.
 _ASCII_WHITESPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
 
 

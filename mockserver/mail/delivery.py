@@ -610,7 +610,7 @@ def _close(replies: _Replies) -> None:
         replies.transport.close()
 
 
-_LOCAL_HOSTNAME = socket.gethostname().encode("idna") if socket.gethostname().isascii() else b"localhost"
+_LOCAL_HOSTNAME = (socket.gethostname() if socket.gethostname().isascii() else "localhost").encode("ascii")
 
 
 def _codes(recipients: Sequence[Any]) -> str:

@@ -443,14 +443,9 @@ def safe_header(msg: Message, name: str) -> str | None:
     return header_text(value) if value is not None else None
 
 
-def header_address(msg: Message, name: str) -> str | None:
-    """The first address of an address header (`Anna Berg <anna@nordlys.no>` → `anna@nordlys.no`), as an SMTP
-    envelope needs it; None when there is none."""
-    return first_address(safe_header(msg, name))
-
-
 def first_address(text: str | None) -> str | None:
-    """The first address in an address header's text, as an SMTP envelope needs it; None when there is none."""
+    """The first address in an address header's text (`Anna Berg <anna@nordlys.no>` → `anna@nordlys.no`), as an
+    SMTP envelope needs it; None when there is none."""
     if not text:
         return None
     found = [addr for _, addr in getaddresses([text]) if addr]
@@ -467,7 +462,6 @@ _AS_WRITTEN = {
     "subject": re.compile(r"[!-~]+(?: [!-~]+)*"),
     "from": _MAILBOXES,
     "to": _MAILBOXES,
-    "cc": _MAILBOXES,
     "message-id": re.compile(rf"<{_DOT_ATOM}@{_DOT_ATOM}>"),
 }
 

@@ -342,14 +342,13 @@ class Outbox:
         with self.locked() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                last = self._insert(conn, records, stamp)
+                ids = self._insert(conn, records, stamp)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
         self._announce()
-        # One writer holds the file for the whole transaction, so the ids are consecutive.
-        return list(range(last - len(records) + 1, last + 1))
+        return ids
 
     async def file(self, records: Sequence[Record]) -> list[int]:
         """`record_all` as a request does it: in the transaction it shares with the other requests writing at the
@@ -357,12 +356,7 @@ class Outbox:
         if not records:
             return []
         stamp = now_text()
-
-        def insert(conn: sqlite3.Connection) -> list[int]:
-            last = self._insert(conn, records, stamp)
-            return list(range(last - len(records) + 1, last + 1))
-
-        return await self.together(insert)
+        return await self.together(lambda conn: self._insert(conn, records, stamp))
 
     async def together(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """`work(connection)` inside one transaction with the work of every other request that writes in the same
@@ -412,8 +406,8 @@ class Outbox:
         self._announce()
 
     @staticmethod
-    def _insert(conn: sqlite3.Connection, records: Sequence[Record], stamp: str) -> int:
-        """Insert the rows inside the caller's transaction; the last one's id."""
+    def _insert(conn: sqlite3.Connection, records: Sequence[Record], stamp: str) -> list[int]:
+        """Insert the rows inside the caller's transaction; their ids."""
         small: list[tuple[Any, ...]] = []
         for record in records:
             if len(record.raw) < LARGE_MESSAGE:
@@ -431,7 +425,9 @@ class Outbox:
                 for start in range(0, len(view), LARGE_MESSAGE):
                     blob.write(view[start : start + LARGE_MESSAGE])
         conn.executemany(_INSERT, small)
-        return int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+        last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+        # One writer holds the file for the whole transaction, so the ids are consecutive.
+        return list(range(last - len(records) + 1, last + 1))
 
     def update(self, row_id: int, **values: Any) -> None:
         self.update_all([row_id], **values)
