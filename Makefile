@@ -20,7 +20,7 @@ run: $(STAMP)
 
 test: lint pytest
 
-# Dovecot (IMAP) and Chromium (the inbox page) come from Debian; the script installs what is missing.
+# Dovecot (IMAP), PostgreSQL and Chromium (the inbox page) come from Debian; the script installs what is missing.
 system-deps:
 	./scripts/install-system-deps.sh
 

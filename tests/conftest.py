@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +13,7 @@ from starlette.testclient import TestClient
 
 from mockserver import create_app
 from mockserver.settings import Settings
-from tests.servers import Dovecot, dovecot
+from tests.servers import Dovecot, Postgres, dovecot, postgres
 
 # `pytester` runs sample test files through a real pytest, as a user of the pytest plugin would.
 pytest_plugins = ["pytester"]
@@ -81,3 +82,21 @@ def imap_server() -> Iterator[Dovecot]:
 @pytest.fixture
 def imap_user(request: pytest.FixtureRequest) -> str:
     return re.sub(r"[^a-z0-9]", "", request.node.name.lower())[-40:] or "user"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Postgres]:
+    """A private PostgreSQL cluster for the whole session (Debian's binaries, a throwaway data directory)."""
+    with postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Postgres, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The URL of a fresh, empty database of the session's cluster, dropped after the test."""
+    # A test that stopped the cluster and failed before starting it again must not fail the tests after it.
+    postgres_server.start()
+    name = f"t{uuid.uuid4().hex[:8]}_" + re.sub(r"[^a-z0-9]", "", request.node.name.lower())[-40:]
+    yield postgres_server.create_database(name)
+    postgres_server.start()
+    postgres_server.drop_database(name)

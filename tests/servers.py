@@ -1,11 +1,13 @@
-"""Real servers the delivery tests talk to: aiosmtpd SMTP servers and a private Debian Dovecot."""
+"""Real servers the tests talk to: aiosmtpd SMTP servers, a private Debian Dovecot and a private PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
 import imaplib
 import os
+import pwd
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -17,13 +19,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, LiteralString
 
+import psycopg
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, Session
+from psycopg.abc import Params
+from psycopg.sql import SQL, Composed, Identifier
 
 DOVECOT = "/usr/sbin/dovecot"
 IMAP_PASSWORD = "secret"
+POSTGRES_ROOT = Path("/usr/lib/postgresql")
+POSTGRES_USER = "mock"  # the cluster's superuser, the one every URL names
+SqlQuery = LiteralString | bytes | SQL | Composed
 
 
 def free_port() -> int:
@@ -309,4 +317,173 @@ def dovecot() -> Iterator[Dovecot]:
         with suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=15)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@dataclass
+class Postgres:
+    """A private PostgreSQL cluster on 127.0.0.1:`port`, its data, socket and log under `directory`."""
+
+    port: int
+    directory: Path
+    password: str
+    bin_dir: Path  # /usr/lib/postgresql/<version>/bin
+
+    @property
+    def data_dir(self) -> Path:
+        return self.directory / "data"
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / "postgres.log"
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://{POSTGRES_USER}:{self.password}@127.0.0.1:{self.port}/{database}"
+
+    def execute(self, sql: SqlQuery, database: str = "postgres", params: Params | None = None) -> list[tuple[Any, ...]]:
+        """Runs one statement on its own autocommit connection; the rows it returns, if any."""
+        with psycopg.connect(self.url(database), autocommit=True, connect_timeout=10) as connection:
+            cursor = connection.execute(sql, params)
+            return cursor.fetchall() if cursor.description is not None else []
+
+    def create_database(self, name: str) -> str:
+        """A new empty database (from template0, which nobody can be connected to); its URL."""
+        self.execute(SQL("CREATE DATABASE {} TEMPLATE template0").format(Identifier(name)))
+        return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        """Drops a database, ending the sessions still connected to it."""
+        self.execute(SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(Identifier(name)))
+
+    @property
+    def running(self) -> bool:
+        return self._pg_ctl("status").returncode == 0
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Starts the cluster (again) on the same port; returns once it accepts connections."""
+        if self.running:
+            return
+        deadline = time.monotonic() + timeout
+        started = self._pg_ctl("start", "-w", "-t", str(int(timeout)), "-l", str(self.log_path), timeout=timeout + 10)
+        if started.returncode != 0:
+            raise RuntimeError(f"PostgreSQL did not start:\n{started.stdout}{started.stderr}{self._log_tail()}")
+        while True:
+            try:
+                psycopg.connect(self.url(), connect_timeout=2).close()
+                return
+            except psycopg.OperationalError as error:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"PostgreSQL does not accept connections: {error}\n{self._log_tail()}") from None
+                time.sleep(0.05)
+
+    def stop(self, mode: Literal["smart", "fast", "immediate"] = "fast") -> None:
+        """Stops the cluster (`fast` ends open sessions; `immediate` is a crash). Its data stay for `start()`."""
+        if not self.running:
+            return
+        stopped = self._pg_ctl("stop", "-w", "-t", "30", "-m", mode, timeout=40)
+        if stopped.returncode != 0:
+            raise RuntimeError(f"PostgreSQL did not stop:\n{stopped.stdout}{stopped.stderr}{self._log_tail()}")
+
+    def _pg_ctl(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+        return _run_postgres_tool(
+            self.bin_dir / "pg_ctl", "-D", str(self.data_dir), *args, cwd=self.directory, timeout=timeout
+        )
+
+    def _log_tail(self, lines: int = 40) -> str:
+        if not self.log_path.exists():
+            return "(no server log)"
+        return "server log (tail):\n" + "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _run_postgres_tool(program: Path, *args: str, cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    """PostgreSQL refuses to run as root: as root, its programs run as the `postgres` system user."""
+    command = [str(program), *args]
+    if os.getuid() == 0:
+        command = ["runuser", "-u", "postgres", "--", *command]
+    environment = {**os.environ, "LC_ALL": "C"}
+    return subprocess.run(
+        command,
+        cwd=cwd,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _postgres_bin() -> Path:
+    """The bin directory of the newest PostgreSQL that Debian installed."""
+    installed = [path.parent for path in POSTGRES_ROOT.glob("*/bin/initdb")]
+    versions = [path for path in installed if path.parent.name.isdigit()]
+    if not versions:
+        raise RuntimeError("PostgreSQL is not installed: run scripts/install-system-deps.sh (make test does)")
+    return max(versions, key=lambda path: int(path.parent.name))
+
+
+def _give_to_postgres(path: Path) -> None:
+    """As root, PostgreSQL's files belong to the `postgres` system user, as its programs run as that user."""
+    if os.getuid() != 0:
+        return
+    try:
+        owner = pwd.getpwnam("postgres")
+    except KeyError:
+        raise RuntimeError("no `postgres` system user: install Debian's postgresql package") from None
+    os.chown(path, owner.pw_uid, owner.pw_gid)
+
+
+@contextmanager
+def postgres() -> Iterator[Postgres]:
+    """A private, throwaway PostgreSQL cluster on a free loopback port: superuser `mock` with a random password
+    (scram-sha-256 over TCP), UTF8, locale C, no fsync. Stopped and removed on exit."""
+    bin_dir = _postgres_bin()
+    # Unix socket paths are limited to 108 bytes: keep the base directory short.
+    directory = Path(tempfile.mkdtemp(prefix="pg", dir="/tmp"))
+    try:
+        _give_to_postgres(directory)
+        server = Postgres(port=free_port(), directory=directory, password=secrets.token_hex(16), bin_dir=bin_dir)
+        password_file = directory / "password"
+        password_file.write_text(server.password + "\n")
+        password_file.chmod(0o600)
+        _give_to_postgres(password_file)
+        initdb = _run_postgres_tool(
+            bin_dir / "initdb",
+            "-D",
+            str(server.data_dir),
+            "-U",
+            POSTGRES_USER,
+            f"--pwfile={password_file}",
+            "--auth-host=scram-sha-256",
+            "--auth-local=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+            cwd=directory,
+            timeout=120,
+        )
+        password_file.unlink()
+        if initdb.returncode != 0:
+            raise RuntimeError(f"initdb failed:\n{initdb.stdout}{initdb.stderr}")
+        # Appended to postgresql.conf, so that a restart comes back the same: same port, same settings.
+        with (server.data_dir / "postgresql.conf").open("a") as config:
+            config.write(
+                f"""
+# mockserver tests: a private throwaway cluster
+listen_addresses = '127.0.0.1'
+port = {server.port}
+unix_socket_directories = '{directory}'
+max_connections = 200
+# No fsync (a throwaway cluster; the OS keeps what was written when the server is killed), but every commit is
+# written before it is acknowledged: the tests stop the server under load and count what survived.
+fsync = off
+full_page_writes = off
+"""
+            )
+        try:
+            server.start()
+            yield server
+        finally:
+            server.stop(mode="immediate")
+    finally:
         shutil.rmtree(directory, ignore_errors=True)
