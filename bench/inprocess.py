@@ -99,7 +99,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="mockserver-profile-"))
     bodies = load_bodies(workdir / "bodies")
     chosen = bodies[args.scenario]
-    settings = Settings(delivery="none", outbox=str(workdir / "outbox.sqlite3"), gws_csrf=False, seed=42)
+    settings = Settings(delivery="none", store=str(workdir / "outbox.sqlite3"), gws_csrf=False, seed=42)
     app = create_app(settings)
     data = chosen.file.read_bytes()
     # Connexion resolves handlers when the app first handles a request, so the patch must outlive create_app.

@@ -130,7 +130,8 @@ def lifespan_for(runtime: Runtime, genesys: Genesys) -> object:
 
     @asynccontextmanager
     async def lifespan(app: object) -> AsyncIterator[None]:
-        runtime.mail.outbox.mark_interrupted()
+        # Blocking (a round trip or two), once: the lease and the recovery of what lapsed owners left queued.
+        runtime.mail.outbox.hold_lease()
         sink = None
         if runtime.settings.delivery == SINK:
             sink = Sink(runtime.settings.sink_host, runtime.settings.sink_port, runtime.mail.outbox)
@@ -145,6 +146,7 @@ def lifespan_for(runtime: Runtime, genesys: Genesys) -> object:
             sweeper.cancel()
             checkpoints.cancel()
             await ingest.settle(runtime.mail)
+            await asyncio.to_thread(runtime.mail.outbox.release_lease)
             if sink is not None:
                 sink.stop()
 

@@ -34,7 +34,8 @@ _HELP = {
     "frozen_time": "the instant the clock is frozen at when --seed is given",
     "max_body_bytes": "largest request body accepted (413 above it)",
     "delivery": "none (journal only), sink (embedded SMTP server) or smtp (the servers requests name, or the relay)",
-    "outbox": "SQLite file of the outbox (:memory: keeps it in memory)",
+    "store": "where shared state lives: a SQLite file (:memory: keeps it in memory) or a PostgreSQL URL "
+    "(postgresql://user:pw@host:5432/db) shared by several replicas; --outbox is its old name",
     "sink_host": "interface of the embedded SMTP sink",
     "sink_port": "port of the embedded SMTP sink",
     "smtp_relay": "SMTP server for mail whose request names none, e.g. smtp://127.0.0.1:2525",
@@ -62,19 +63,20 @@ def _add_setting_options(parser: argparse.ArgumentParser) -> None:
         if field.name in _INTERNAL:
             continue
         flag = "--" + field.name.replace("_", "-")
+        aliases = ("--outbox",) if field.name == "store" else ()
         env = ENV_PREFIX + field.name.upper()
         help_text = f"{_HELP.get(field.name, '')} (env {env}; default {field.default!r})"
         type_text = str(field.type)
         if type_text.startswith("bool"):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            parser.add_argument(flag, *aliases, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         elif type_text.startswith("int"):
-            parser.add_argument(flag, type=int, default=None, help=help_text)
+            parser.add_argument(flag, *aliases, type=int, default=None, help=help_text)
         elif type_text.startswith("float"):
-            parser.add_argument(flag, type=float, default=None, help=help_text)
+            parser.add_argument(flag, *aliases, type=float, default=None, help=help_text)
         elif "tuple" in type_text:
-            parser.add_argument(flag, default=None, help=help_text, type=_csv)
+            parser.add_argument(flag, *aliases, default=None, help=help_text, type=_csv)
         else:
-            parser.add_argument(flag, default=None, help=help_text)
+            parser.add_argument(flag, *aliases, default=None, help=help_text)
 
 
 def _csv(text: str) -> tuple[str, ...] | None:
@@ -99,7 +101,7 @@ def serve(settings: Settings) -> int:
         # Started here, before any worker, in a process of its own: every worker delivers to this one sink.
         from mockserver.mail.sink import SinkProcess
 
-        sink = SinkProcess(settings.sink_host, settings.sink_port, settings.outbox)
+        sink = SinkProcess(settings.sink_host, settings.sink_port, settings.store)
         if sink.start():
             print(f"  SMTP sink smtp://{settings.sink_host}:{settings.sink_port}", flush=True)
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -25,7 +26,13 @@ class Runtime:
     """
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings.with_run_seed()
+        settings = settings.with_run_seed()
+        outbox = Outbox(settings.store)
+        if settings.seed is None and settings.store != ":memory:":
+            # Every process sharing the store derives the same data (an address is the same person on every
+            # replica): workers of one machine get the seed from their parent, replicas elsewhere from the store.
+            settings = dataclasses.replace(settings, run_seed=int(outbox.agreed("run_seed", str(settings.run_seed))))
+        self.settings = settings
         self.run_seed = self.settings.effective_seed
         self.base_zone = ZoneInfo(self.settings.base_timezone)
         self.fakers = FakerPool()
@@ -37,7 +44,7 @@ class Runtime:
             DotNetDateTime.parse(self.settings.frozen_time, self.base_zone) if self.settings.deterministic else None
         )
         # The outbox, delivery and its background work: what mail/ingest needs, handed to it as one value.
-        self.mail = Mailroom(Outbox(self.settings.outbox), self.settings.delivery_options())
+        self.mail = Mailroom(outbox, self.settings.delivery_options())
 
     @staticmethod
     def _checked_chaos(rules: tuple[ChaosRule, ...]) -> tuple[ChaosRule, ...]:

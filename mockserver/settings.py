@@ -56,7 +56,7 @@ class Settings:
     frozen_time: str = "2025-05-13T10:24:31+02:00"
     max_body_bytes: int = 64 * 1024 * 1024
     delivery: str = "sink"
-    outbox: str = "mockserver-outbox.sqlite3"
+    store: str = field(default="mockserver-outbox.sqlite3", repr=False)
     sink_host: str = "127.0.0.1"
     sink_port: int = 1025
     smtp_relay: str | None = field(default=None, repr=False)
@@ -82,6 +82,12 @@ class Settings:
         """Build settings from MOCKSERVER_* variables; explicit keyword overrides win."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
+        # `outbox` is the store's name from before it held more than the outbox; still understood.
+        legacy = overrides.pop("outbox", None)
+        if legacy is not None and overrides.get("store") is None:
+            overrides["store"] = legacy
+        if ENV_PREFIX + "OUTBOX" in env and ENV_PREFIX + "STORE" not in env:
+            values["store"] = env[ENV_PREFIX + "OUTBOX"]
         for f in dataclasses.fields(cls):
             raw = env.get(ENV_PREFIX + f.name.upper())
             if raw is None:

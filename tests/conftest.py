@@ -38,7 +38,9 @@ GWS_SEND = "/api/v2/me/emails/0071023821aec011"
 
 def mock_settings(**overrides: Any) -> Settings:
     """Settings for an in-process app under test: no delivery and an in-memory outbox unless asked for."""
-    values: dict[str, Any] = {"delivery": "none", "outbox": ":memory:", "port": 0}
+    values: dict[str, Any] = {"delivery": "none", "store": ":memory:", "port": 0}
+    if "outbox" in overrides:  # the store's old name
+        overrides["store"] = overrides.pop("outbox")
     values.update(overrides)
     return Settings(**values)
 

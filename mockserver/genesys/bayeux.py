@@ -5,9 +5,10 @@ advised timeout passes), `/meta/subscribe`, `/meta/unsubscribe` and `/meta/disco
 per request (a batch; a `/meta/connect` in it is answered last), and the error replies real clients act on
 (`402::Unknown client` with `reconnect: handshake` advice). Clients may not publish: GWS only talks.
 
-Clients, subscriptions and queued events live in the outbox's SQLite file, so that a client whose requests
-land on different workers of a multi-worker server still gets everything; a held connect wakes at once for
-events published in its own process and polls for the others'. Each client's queue is bounded
+Clients, subscriptions and queued events live in the store (`mail/store.py`), so that a client whose requests
+land on different workers or replicas still gets everything; a held connect wakes at once for events published
+in its own process and, on PostgreSQL, in any other (NOTIFY); SQLite workers look for each other's every 0.1 s.
+Each client's queue is bounded
 (`bayeux_max_queue`, oldest dropped first), and a client that stops polling for `bayeux_max_interval` is
 dropped together with its queue.
 """
@@ -26,6 +27,7 @@ from typing import Any
 import orjson
 
 from mockserver.mail.outbox import Outbox
+from mockserver.mail.store import StoreUnavailable
 
 logger = logging.getLogger("mockserver.bayeux")
 
@@ -36,8 +38,6 @@ UNSUBSCRIBE = "/meta/unsubscribe"
 DISCONNECT = "/meta/disconnect"
 LONG_POLLING = "long-polling"
 VERSION = "1.0"
-# How often a held connect looks for events published by other workers.
-POLL_SECONDS = 0.1
 # Bayeux channel names: /segment/segment…, the last segment may be the wildcard * or **.
 _CHANNEL = re.compile(r"^(/[A-Za-z0-9_.!~()$@:+\-]+)+$")
 _PATTERN = re.compile(r"^(/[A-Za-z0-9_.!~()$@:+\-]+)*/(\*|\*\*|[A-Za-z0-9_.!~()$@:+\-]+)$")
@@ -45,7 +45,7 @@ _PATTERN = re.compile(r"^(/[A-Za-z0-9_.!~()$@:+\-]+)*/(\*|\*\*|[A-Za-z0-9_.!~()$
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS bayeux_clients (
     client_id TEXT PRIMARY KEY,
-    user TEXT NOT NULL,
+    "user" TEXT NOT NULL,
     connects INTEGER NOT NULL DEFAULT 0,
     expires_at REAL NOT NULL
 );
@@ -90,8 +90,9 @@ class Bayeux:
         self.config = config
         # Held connects of this process, by client id, woken by local publishes and disconnects.
         self._held: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
-        with db.locked() as conn:
-            conn.executescript(SCHEMA)
+        db.store.create(SCHEMA)
+        # Events published and clients dropped by other processes (PostgreSQL's NOTIFY) wake held connects here.
+        db.store.listen(self._changed_elsewhere)
 
     @property
     def advice(self) -> dict[str, Any]:
@@ -145,7 +146,7 @@ class Bayeux:
         self.sweep()
         with self.db.locked() as conn:
             conn.execute(
-                "INSERT INTO bayeux_clients (client_id, user, expires_at) VALUES (?, ?, ?)",
+                'INSERT INTO bayeux_clients (client_id, "user", expires_at) VALUES (?, ?, ?)',
                 (client_id, user, time.time() + self.config.max_interval_ms / 1000),
             )
         return _reply(
@@ -164,7 +165,8 @@ class Bayeux:
         if isinstance(client_id, str):
             with self.db.locked() as conn:
                 row = conn.execute(
-                    "SELECT user FROM bayeux_clients WHERE client_id = ? AND expires_at >= ?", (client_id, time.time())
+                    'SELECT "user" FROM bayeux_clients WHERE client_id = ? AND expires_at >= ?',
+                    (client_id, time.time()),
                 ).fetchone()
             # Another user's client id is as unknown as a made-up one.
             if row is not None and row["user"] == user:
@@ -185,7 +187,7 @@ class Bayeux:
         with self.db.locked() as conn:
             if subscribe:
                 conn.executemany(
-                    "INSERT OR IGNORE INTO bayeux_subscriptions (client_id, channel) VALUES (?, ?)",
+                    "INSERT INTO bayeux_subscriptions (client_id, channel) VALUES (?, ?) ON CONFLICT DO NOTHING",
                     [(client_id, c) for c in channels],
                 )
             else:
@@ -271,7 +273,7 @@ class Bayeux:
                     return [], False
                 woken = asyncio.get_running_loop().create_task(wake.wait())
                 await asyncio.wait(
-                    {woken, hung_up}, timeout=min(remaining, POLL_SECONDS), return_when="FIRST_COMPLETED"
+                    {woken, hung_up}, timeout=min(remaining, self.db.store.poll_seconds), return_when="FIRST_COMPLETED"
                 )
                 woken.cancel()
         finally:
@@ -286,18 +288,17 @@ class Bayeux:
             return conn.execute("SELECT 1 FROM bayeux_clients WHERE client_id = ?", (client_id,)).fetchone() is not None
 
     def _drain(self, client_id: str) -> list[dict[str, Any]]:
+        # Taken in one statement: two connects of one client on two replicas never both answer an event.
         with self.db.locked() as conn:
-            rows = conn.execute(
-                "SELECT id, message FROM bayeux_queue WHERE client_id = ? ORDER BY id", (client_id,)
-            ).fetchall()
-            if rows:
-                conn.execute("DELETE FROM bayeux_queue WHERE client_id = ? AND id <= ?", (client_id, rows[-1]["id"]))
-        return [orjson.loads(row["message"]) for row in rows]
+            rows = conn.execute("DELETE FROM bayeux_queue WHERE client_id = ? RETURNING id, message", (client_id,))
+            taken = sorted((int(row[0]), row[1]) for row in rows.fetchall())
+        return [orjson.loads(message) for _, message in taken]
 
     def _drop(self, client_ids: Sequence[str]) -> None:
-        with self.db.locked() as conn:
+        with self.db.store.transaction() as conn:
             for table in ("bayeux_clients", "bayeux_subscriptions", "bayeux_queue"):
                 conn.executemany(f"DELETE FROM {table} WHERE client_id = ?", [(c,) for c in client_ids])
+            self.db.store.notify("bayeux", ",".join(client_ids), conn=conn)
         for client_id in client_ids:
             self._wake(client_id)
 
@@ -307,6 +308,14 @@ class Bayeux:
             ids = [str(row[0]) for row in conn.execute("SELECT client_id FROM bayeux_clients").fetchall()]
         self._drop(ids)
         return len(ids)
+
+    def _changed_elsewhere(self, topic: str, payload: str) -> None:
+        if topic == "bayeux":
+            for client_id in payload.split(","):
+                self._wake(client_id)
+        elif topic == "*":  # the listener reconnected: anything may have been published meanwhile
+            for client_id in list(self._held):
+                self._wake(client_id)
 
     def _wake(self, client_id: str) -> None:
         """Wake the client's held connect, if this process holds one; publishers may run on other threads."""
@@ -331,10 +340,10 @@ class Bayeux:
 
     def publish(self, user: str, channel: str, data: dict[str, Any]) -> int:
         """Queue an event for every client of `user` subscribed to `channel`; the number of clients reached."""
-        with self.db.locked() as conn:
+        with self.db.store.transaction() as conn:
             rows = conn.execute(
                 "SELECT s.client_id, s.channel FROM bayeux_subscriptions s JOIN bayeux_clients c "
-                "ON c.client_id = s.client_id WHERE c.user = ? AND c.expires_at >= ?",
+                'ON c.client_id = s.client_id WHERE c."user" = ? AND c.expires_at >= ?',
                 (user, time.time()),
             ).fetchall()
             targets = sorted({str(row[0]) for row in rows if channel_matches(str(row[1]), channel)})
@@ -348,6 +357,8 @@ class Bayeux:
                 ).rowcount
                 if dropped:
                     logger.warning("CometD client %s… is not polling: dropped %d old event(s)", client_id[:6], dropped)
+            if targets:
+                self.db.store.notify("bayeux", ",".join(targets), conn=conn)
         for client_id in targets:
             self._wake(client_id)
         return len(targets)
@@ -366,6 +377,8 @@ class Bayeux:
             await asyncio.sleep(period)
             try:
                 self.sweep()
+            except StoreUnavailable:
+                pass  # the store logged it; swept again once the database is back
             except Exception:
                 logger.exception("CometD sweep failed")
 

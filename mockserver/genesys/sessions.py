@@ -12,8 +12,8 @@
   the token would fail the same way). The body is read only to address those replies; one that is not a
   batch of messages gets a single such failure.
 
-Sessions and the per-user `referenceId` counters live in the outbox's SQLite file, so every worker of a
-multi-worker server knows every session.
+Sessions and the per-user `referenceId` counters live in the store (`mail/store.py`), so every worker and
+every replica knows every session: a login on one and a Send on another is one agent.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ import base64
 import binascii
 import hmac
 import secrets
-import sqlite3
 import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
+from typing import Any
 
 import orjson
 from starlette.datastructures import Headers, MutableHeaders
@@ -52,12 +52,12 @@ BAYEUX_REFUSAL_READ_LIMIT = 256 * 1024
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS gws_sessions (
     id TEXT PRIMARY KEY,
-    user TEXT NOT NULL,
+    "user" TEXT NOT NULL,
     csrf TEXT NOT NULL,
     channels TEXT NOT NULL DEFAULT '',
     expires_at REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS gws_counters (user TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS gws_counters ("user" TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
 
@@ -75,8 +75,7 @@ class Sessions:
     def __init__(self, db: Outbox, idle_seconds: float) -> None:
         self.db = db
         self.idle_seconds = idle_seconds
-        with db.locked() as conn:
-            conn.executescript(SCHEMA)
+        db.store.create(SCHEMA)
 
     def create(self, user: str) -> Session:
         # Jetty-style session ids: 26 lowercase letters and digits; the CSRF token is a UUID, as in Spring.
@@ -84,7 +83,7 @@ class Sessions:
         with self.db.locked() as conn:
             conn.execute("DELETE FROM gws_sessions WHERE expires_at < ?", (time.time(),))
             conn.execute(
-                "INSERT INTO gws_sessions (id, user, csrf, expires_at) VALUES (?, ?, ?, ?)",
+                'INSERT INTO gws_sessions (id, "user", csrf, expires_at) VALUES (?, ?, ?, ?)',
                 (session.id, user, session.csrf, time.time() + self.idle_seconds),
             )
         return session
@@ -94,7 +93,8 @@ class Sessions:
         now = time.time()
         with self.db.locked() as conn:
             row = conn.execute(
-                "SELECT id, user, csrf, channels FROM gws_sessions WHERE id = ? AND expires_at >= ?", (session_id, now)
+                'SELECT id, "user", csrf, channels FROM gws_sessions WHERE id = ? AND expires_at >= ?',
+                (session_id, now),
             ).fetchone()
             if row is None:
                 return None
@@ -114,10 +114,10 @@ class Sessions:
         """1, 2, 3 … per user, shared by every worker: a notification repeats the id of its request. Counted in the
         transaction the requests writing at the same moment share (`Outbox.together`)."""
 
-        def count(conn: sqlite3.Connection) -> int:
+        def count(conn: Any) -> int:
             row = conn.execute(
-                "INSERT INTO gws_counters (user, value) VALUES (?, 1) "
-                "ON CONFLICT (user) DO UPDATE SET value = value + 1 RETURNING value",
+                'INSERT INTO gws_counters ("user", value) VALUES (?, 1) '
+                'ON CONFLICT ("user") DO UPDATE SET value = gws_counters.value + 1 RETURNING value',
                 (user,),
             ).fetchone()
             return int(row[0])

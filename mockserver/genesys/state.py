@@ -1,6 +1,6 @@
 """What GWS keeps for as long as one app: HTTP sessions with their CSRF tokens, the per-user `referenceId`
-counters, and the CometD server. All of it lives in the outbox's SQLite file, so every worker of a
-multi-worker server shares it.
+counters, and the CometD server. All of it lives in the store (SQLite or PostgreSQL), so every worker
+and every replica shares it.
 
 The wiring (`app.create_app`) builds one beside the Runtime and leaves it in every request's scope, where
 the GWS handlers find it (`of(scope)`).

@@ -1,17 +1,24 @@
 """The outbox: every accepted mail, written before the client hears about it.
 
-SQLite in WAL mode, so that several uvicorn workers can share one file; a committed row survives a crash of
-the process that wrote it. A namespace (the `X-Mock-Namespace` request header) partitions the rows, so that
-parallel test runs do not see each other's mail.
+Kept in the store (`mail/store.py`): a SQLite file in WAL mode shared by the workers of one machine, or one
+PostgreSQL database shared by every replica; a committed row survives a crash of the process that wrote it. A
+namespace (the `X-Mock-Namespace` request header) partitions the rows, so that parallel test runs do not see
+each other's mail.
+
+Each serving process holds a lease (a row in `leases` it renews every second) and signs the rows it writes:
+rows a process left `queued` when it died are marked failed by whichever process notices its lease lapse
+first, never rows of a live one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import re
-import sqlite3
+import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -22,13 +29,12 @@ from typing import Any, TypeVar
 
 import orjson
 
-try:
-    import fcntl
-except ImportError:  # not POSIX: SQLite's own locking alone
-    fcntl = None  # type: ignore[assignment]
+from mockserver.mail.store import Store, StoreUnavailable, open_store
 
+logger = logging.getLogger("mockserver.outbox")
 T = TypeVar("T")
-Work = Callable[[sqlite3.Connection], Any]  # what a request does in a shared transaction (`Outbox.together`)
+# What a request does in a shared transaction (`Outbox.together`), on the store's connection.
+Work = Callable[[Any], Any]
 
 QUEUED = "queued"
 SENT = "sent"
@@ -58,7 +64,7 @@ CREATE TABLE IF NOT EXISTS mails (
     imap_folder TEXT,
     imap_uid INTEGER,
     reference_id INTEGER,
-    user TEXT,
+    "user" TEXT,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
@@ -77,14 +83,34 @@ CREATE TABLE IF NOT EXISTS sink (
     raw BLOB NOT NULL,
     received_at TEXT NOT NULL
 );
+-- One row per serving process, renewed every HEARTBEAT_SECONDS (`renewed_at`: the database's clock).
+CREATE TABLE IF NOT EXISTS leases (
+    owner TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    started_at TEXT NOT NULL,
+    renewed_at REAL NOT NULL
+);
+-- Values every process of the store agrees on, the first one proposed (`agreed`): the run seed.
+CREATE TABLE IF NOT EXISTS agreed (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
+# Added to outboxes an earlier version made: the process that wrote the row (its lease's owner).
+COLUMNS = (("mails", "owner", "TEXT"),)
+# Only the rows a crash could leave behind are indexed: finding them stays cheap however large the outbox grows.
+AFTER = "CREATE INDEX IF NOT EXISTS mails_queued ON mails (owner) WHERE status = 'queued';"
 
-# A WAL this large (4 KiB pages, so ~400 MB) is checkpointed on commit even if nothing calls `checkpoint`.
-SAFETY_CHECKPOINT_PAGES = 100_000
+HEARTBEAT_SECONDS = 1.0
+# A process that has not renewed its lease for this long is taken for dead (a busy event loop does not delay
+# the renewal: it runs in a thread of its own).
+LEASE_SECONDS = 5.0
+INTERRUPTED = "delivery interrupted: the server stopped before it finished"
 
 SUMMARY_COLUMNS = (
     "id, namespace, operation, message_id, envelope_from, recipients, subject, from_header, to_header, size, "
-    "status, error, note, smtp_target, imap_target, imap_folder, imap_uid, reference_id, user, created_at, updated_at"
+    'status, error, note, smtp_target, imap_target, imap_folder, imap_uid, reference_id, "user", created_at, updated_at'
 )
 
 
@@ -180,9 +206,9 @@ class Filters:
 
 _INSERT_COLUMNS = (
     "namespace, operation, message_id, envelope_from, recipients, subject, from_header, to_header, raw, size, "
-    "request, status, note, reference_id, user, created_at, updated_at"
+    'request, status, note, reference_id, "user", created_at, updated_at, owner'
 )
-_INSERT = f"INSERT INTO mails ({_INSERT_COLUMNS}) VALUES ({', '.join(['?'] * 17)})"
+_INSERT = f"INSERT INTO mails ({_INSERT_COLUMNS}) VALUES ({', '.join(['?'] * 18)})"
 LARGE_MESSAGE = 256 * 1024  # from this size on, a message is kept in `mail_raw`
 
 
@@ -213,7 +239,7 @@ class Record:
     reference_id: int | None = None
     user: str | None = None
 
-    def row(self, stamp: str, raw: bytes | None = None) -> tuple[Any, ...]:
+    def row(self, stamp: str, owner: str | None, raw: bytes | None = None) -> tuple[Any, ...]:
         """The INSERT's parameters; `raw` stands in for the message, kept elsewhere (its `size` stays)."""
         return (
             self.namespace,
@@ -233,6 +259,7 @@ class Record:
             self.user,
             stamp,
             stamp,
+            owner,
         )
 
 
@@ -248,87 +275,123 @@ class Row:
         return data
 
 
-class _ProcessLock:
-    """One writer at a time among the processes (workers) that share a database file, woken the moment the
-    previous one is done.
-
-    SQLite alone makes a writer that finds the file locked sleep and retry (1, 2, 5, 10 … ms): with two
-    workers writing a few short transactions per request, they spent most of their time asleep, and two
-    workers answered fewer requests than one. A `flock` on a file beside the database queues them in the
-    kernel instead; the wait is another worker's transaction, a fraction of a millisecond.
-    """
-
-    def __init__(self, path: str) -> None:
-        self._fd: int | None = None
-        if fcntl is not None and path != ":memory:" and not path.startswith("file:"):
-            self._fd = os.open(f"{path}-lock", os.O_RDWR | os.O_CREAT, 0o644)
-
-    def __enter__(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-
 class Outbox:
-    """The journal of accepted mail, shared by every worker that opens the same file."""
+    """The journal of accepted mail, shared by every worker and replica that opens the same store."""
 
     def __init__(self, path: str) -> None:
         self.path = path
-        # One connection per Outbox, used from the event loop and from delivery threads under a lock.
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._conn.row_factory = sqlite3.Row
-        self._lock = threading.Lock()
-        self._between_processes = _ProcessLock(path)
-        with self.locked() as conn:
-            if path != ":memory:":
-                conn.execute("PRAGMA journal_mode=WAL")
-            # NORMAL: a committed row survives a crash of this process (it is in the WAL file); only a power
-            # cut before the next checkpoint could lose it.
-            conn.execute("PRAGMA synchronous=NORMAL")
-            # Checkpoints (the WAL copied back into the database, with an fsync) run in a thread of their own
-            # (`checkpoint`, every second while the app runs): in the commit that crossed the threshold they
-            # stalled every request for tens of milliseconds. This one only guards a process that never calls it.
-            conn.execute(f"PRAGMA wal_autocheckpoint={SAFETY_CHECKPOINT_PAGES}")
-            # 512 KiB of page cache rather than 2 MiB: the rows are written once and listed now and then, and a
-            # large message would otherwise stay in memory as cached pages.
-            conn.execute("PRAGMA cache_size=-512")
-            conn.executescript(SCHEMA)
+        self.store: Store = open_store(path)
+        self.store.create(SCHEMA, COLUMNS, AFTER)
+        self.owner = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
+        self._leased = False
         self._arrivals: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         # Work waiting for the next shared transaction, per event loop (`together`).
         self._together: dict[asyncio.AbstractEventLoop, list[tuple[Work, asyncio.Future[Any]]]] = {}
-        self._checkpointer: sqlite3.Connection | None = None
+        self._heartbeat: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.store.listen(self._changed_elsewhere)
 
     @contextmanager
-    def locked(self) -> Iterator[sqlite3.Connection]:
-        """The shared connection under its lock, and the file's among processes; the GWS session and CometD
-        tables live in this file too."""
-        with self._lock, self._between_processes:
-            yield self._conn
+    def locked(self) -> Iterator[Any]:
+        """A connection to the store for the block (SQLite: the one shared connection under its lock, and the
+        file's among processes); the GWS session and CometD tables live in the store too."""
+        with self.store.locked() as conn:
+            yield conn
 
     def close(self) -> None:
-        with self.locked() as conn:
-            conn.close()
-        self._between_processes.close()
-        if self._checkpointer is not None:
-            self._checkpointer.close()
+        self.release_lease()
+        self.store.close()
 
     def checkpoint(self) -> None:
-        """Copy what the WAL holds back into the database, without waiting for anyone (a PASSIVE checkpoint:
-        writers go on meanwhile). Blocking: run it in a thread; SQLite releases the GIL while it works."""
-        if self.path == ":memory:":
-            return
-        if self._checkpointer is None:
-            self._checkpointer = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=5)
-        with suppress(sqlite3.Error):  # busy (another worker is checkpointing) or closing: next time
-            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        """The store's housekeeping (SQLite: the WAL copied back into the database). Blocking: run it in a thread."""
+        self.store.checkpoint()
+
+    def agreed(self, name: str, proposed: str) -> str:
+        """The value of `name` every process sharing the store uses: the first one proposed."""
+        with self.locked() as conn:
+            conn.execute(
+                "INSERT INTO agreed (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", (name, proposed)
+            )
+            return str(conn.execute("SELECT value FROM agreed WHERE name = ?", (name,)).fetchone()[0])
+
+    # -- leases ---------------------------------------------------------------------------------------------
+
+    def hold_lease(self) -> None:
+        """Take this process's lease, recover what lapsed owners left, and keep renewing it in a thread of its
+        own until `close` (a serving process; tools that only read the outbox hold none)."""
+        self.renew()
+        self.recover()
+        if self._heartbeat is None:
+            self._stopping = threading.Event()
+            self._heartbeat = threading.Thread(
+                target=self._beat, args=(self._stopping,), name="mockserver-lease", daemon=True
+            )
+            self._heartbeat.start()
+
+    def release_lease(self) -> None:
+        """Stop renewing and give the lease back (a clean stop: nothing of this process is left in flight)."""
+        self._stopping.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join(timeout=HEARTBEAT_SECONDS * 3)
+            self._heartbeat = None
+        if self._leased:
+            self._leased = False
+            with suppress(StoreUnavailable), self.locked() as conn:
+                conn.execute("DELETE FROM leases WHERE owner = ?", (self.owner,))
+
+    def renew(self) -> None:
+        clock = self.store.clock
+        with self.locked() as conn:
+            conn.execute(
+                f"INSERT INTO leases (owner, host, pid, started_at, renewed_at) VALUES (?, ?, ?, ?, {clock}) "
+                f"ON CONFLICT (owner) DO UPDATE SET renewed_at = {clock}",
+                (self.owner, socket.gethostname(), os.getpid(), now_text()),
+            )
+        self._leased = True
+
+    def recover(self, legacy_after_seconds: float = 60.0) -> int:
+        """Rows left `queued` by processes whose lease lapsed are marked failed, and the lapsed leases dropped.
+
+        Rows written before rows had owners are recovered as before: queued and untouched for
+        `legacy_after_seconds`. Never a row of a live process: its lease is fresh, or it is this process.
+        """
+        clock = self.store.clock
+        stamp = now_text()
+        cutoff = instant_text(datetime.fromtimestamp(time.time() - legacy_after_seconds, UTC))
+        with self.store.transaction() as conn:
+            lapsed = conn.execute(
+                "UPDATE mails SET status = ?, error = ?, updated_at = ? WHERE status = ? AND owner IS NOT NULL "
+                f"AND owner <> ? AND owner NOT IN (SELECT owner FROM leases WHERE renewed_at >= {clock} - ?)",
+                (FAILED, INTERRUPTED, stamp, QUEUED, self.owner, LEASE_SECONDS),
+            ).rowcount
+            legacy = conn.execute(
+                "UPDATE mails SET status = ?, error = ?, updated_at = ? "
+                "WHERE status = ? AND owner IS NULL AND updated_at < ?",
+                (FAILED, INTERRUPTED, stamp, QUEUED, cutoff),
+            ).rowcount
+            conn.execute(
+                f"DELETE FROM leases WHERE renewed_at < {clock} - ? AND owner <> ?", (LEASE_SECONDS, self.owner)
+            )
+        found = int(lapsed) + int(legacy)
+        if found:
+            logger.warning("marked %d mail(s) failed that a stopped server left queued", found)
+            self._announce()
+        return found
+
+    def _beat(self, stopping: threading.Event) -> None:
+        while not stopping.wait(HEARTBEAT_SECONDS):
+            try:
+                self.renew()
+                self.recover()
+            except StoreUnavailable:
+                pass  # the store logged it; the lease is renewed once the database is back
+            except Exception:
+                logger.exception("lease renewal failed")
+
+    def mark_interrupted(self, older_than_seconds: float = 60.0) -> int:
+        """What a stopped server left queued, marked failed (at start-up), so nothing accepted disappears
+        silently."""
+        return self.recover(older_than_seconds)
 
     def record(self, *, request: dict[str, Any], **values: Any) -> int:
         """One accepted mail (the fields of `Record`, the request as it is); its row id."""
@@ -339,14 +402,9 @@ class Outbox:
         if not records:
             return []
         stamp = now_text()
-        with self.locked() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                ids = self._insert(conn, records, stamp)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        with self.store.transaction() as conn:
+            ids = self._insert(conn, records, stamp)
+            self.store.notify("outbox", conn=conn)
         self._announce()
         return ids
 
@@ -358,7 +416,7 @@ class Outbox:
         stamp = now_text()
         return await self.together(lambda conn: self._insert(conn, records, stamp))
 
-    async def together(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    async def together(self, work: Callable[[Any], T]) -> T:
         """`work(connection)` inside one transaction with the work of every other request that writes in the same
         turn of the event loop (group commit); its result once the transaction is committed.
 
@@ -379,21 +437,18 @@ class Outbox:
         batch = self._together.pop(loop, [])
         outcomes: list[tuple[asyncio.Future[Any], Any, Exception | None]] = []
         try:
-            with self.locked() as conn:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    for work, done in batch:
-                        conn.execute("SAVEPOINT request")
-                        try:
-                            outcomes.append((done, work(conn), None))
-                        except Exception as exc:
-                            conn.execute("ROLLBACK TO request")
-                            outcomes.append((done, None, exc))
-                        conn.execute("RELEASE request")
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
+            with self.store.transaction() as conn:
+                for work, done in batch:
+                    conn.execute("SAVEPOINT request")
+                    try:
+                        outcomes.append((done, work(conn), None))
+                    except StoreUnavailable:
+                        raise  # the connection is gone: the whole batch fails
+                    except Exception as exc:
+                        conn.execute("ROLLBACK TO request")
+                        outcomes.append((done, None, exc))
+                    conn.execute("RELEASE request")
+                self.store.notify("outbox", conn=conn)
         except Exception as exc:
             outcomes = [(done, None, exc) for _, done in batch]
         for done, value, error in outcomes:
@@ -405,17 +460,21 @@ class Outbox:
                 done.set_result(value)
         self._announce()
 
-    @staticmethod
-    def _insert(conn: sqlite3.Connection, records: Sequence[Record], stamp: str) -> list[int]:
+    def _insert(self, conn: Any, records: Sequence[Record], stamp: str) -> list[int]:
         """Insert the rows inside the caller's transaction; their ids."""
+        owner = self.owner if self._leased else None
+        if self.store.dialect != "sqlite":
+            # One round trip for all the rows (a pipeline); a large message is a TOASTed value like any other.
+            ids = conn.insert_returning(_INSERT + " RETURNING id", [record.row(stamp, owner) for record in records])
+            return [int(row_id) for row_id in ids]
         small: list[tuple[Any, ...]] = []
         for record in records:
             if len(record.raw) < LARGE_MESSAGE:
-                small.append(record.row(stamp))
+                small.append(record.row(stamp, owner))
                 continue
             conn.executemany(_INSERT, small)
             small = []
-            conn.execute(_INSERT, record.row(stamp, raw=b""))
+            conn.execute(_INSERT, record.row(stamp, owner, raw=b""))
             row_id = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
             # Bound as a parameter, the message would first be copied whole by SQLite; it is written into the pages
             # of a zero-filled blob of its length instead, in pieces.
@@ -437,18 +496,13 @@ class Outbox:
         if not updates:
             return
         stamp = now_text()
-        with self.locked() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for row_id, values in updates:
-                    columns = ", ".join(f"{name} = ?" for name in values)
-                    conn.execute(
-                        f"UPDATE mails SET {columns}, updated_at = ? WHERE id = ?", (*values.values(), stamp, row_id)
-                    )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        with self.store.transaction() as conn:
+            for row_id, values in updates:
+                columns = ", ".join(f"{name} = ?" for name in values)
+                conn.execute(
+                    f"UPDATE mails SET {columns}, updated_at = ? WHERE id = ?", (*values.values(), stamp, row_id)
+                )
+            self.store.notify("outbox", conn=conn)
         self._announce()
 
     def update_all(self, row_ids: Sequence[int], **values: Any) -> None:
@@ -456,18 +510,18 @@ class Outbox:
             return
         columns = ", ".join(f"{name} = ?" for name in values)
         stamp = now_text()
-        with self.locked() as conn:
-            conn.execute("BEGIN IMMEDIATE")  # one commit for them all, not one per row
-            try:
-                conn.executemany(
-                    f"UPDATE mails SET {columns}, updated_at = ? WHERE id = ?",
-                    [(*values.values(), stamp, row_id) for row_id in row_ids],
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        with self.store.transaction() as conn:  # one commit for them all, not one per row
+            conn.executemany(
+                f"UPDATE mails SET {columns}, updated_at = ? WHERE id = ?",
+                [(*values.values(), stamp, row_id) for row_id in row_ids],
+            )
+            self.store.notify("outbox", conn=conn)
         self._announce()
+
+    def _changed_elsewhere(self, topic: str, payload: str) -> None:
+        """Another process's change (PostgreSQL's NOTIFY); "*": the listener reconnected, anything may have."""
+        if topic in ("outbox", "*"):
+            self._announce()
 
     def _announce(self) -> None:
         for loop, event in list(self._arrivals):
@@ -490,7 +544,9 @@ class Outbox:
 
     def get(self, namespace: str, row_id: int) -> Row | None:
         with self.locked() as conn:
-            row = conn.execute("SELECT * FROM mails WHERE namespace = ? AND id = ?", (namespace, row_id)).fetchone()
+            row = conn.execute(
+                f"SELECT {SUMMARY_COLUMNS}, raw, request FROM mails WHERE namespace = ? AND id = ?", (namespace, row_id)
+            ).fetchone()
             if row is None:
                 return None
             values = dict(row)
@@ -503,21 +559,17 @@ class Outbox:
         where, args = (
             ("namespace = ?", (namespace,)) if row_id is None else ("namespace = ? AND id = ?", (namespace, row_id))
         )
-        with self.locked() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.execute(f"DELETE FROM mail_raw WHERE id IN (SELECT id FROM mails WHERE {where})", args)
-                cursor = conn.execute(f"DELETE FROM mails WHERE {where}", args)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        with self.store.transaction() as conn:
+            conn.execute(f"DELETE FROM mail_raw WHERE id IN (SELECT id FROM mails WHERE {where})", args)
+            cursor = conn.execute(f"DELETE FROM mails WHERE {where}", args)
+            self.store.notify("outbox", conn=conn)
             return int(cursor.rowcount)
 
     async def wait_for(self, filters: Filters, timeout: float) -> Row | None:
         """The oldest matching mail, waiting up to `timeout` seconds for one to arrive.
 
-        Writers in this process wake the waiter at once; rows written by other workers are noticed by polling.
+        Writers in this process wake the waiter at once, and so do other processes on PostgreSQL (NOTIFY); rows
+        written by other workers on SQLite are noticed by looking again every `store.poll_seconds`.
         """
         loop = asyncio.get_running_loop()
         deadline = time.monotonic() + timeout
@@ -534,7 +586,7 @@ class Outbox:
                 if remaining <= 0:
                     return None
                 with suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), timeout=min(remaining, 0.1))
+                    await asyncio.wait_for(event.wait(), timeout=min(remaining, self.store.poll_seconds))
         finally:
             self._arrivals.remove(entry)
 
@@ -546,25 +598,16 @@ class Outbox:
             ).fetchone()
         return Row(dict(row)) if row is not None else None
 
-    def mark_interrupted(self, older_than_seconds: float = 60.0) -> int:
-        """Rows a stopped server left queued are marked failed, so nothing accepted disappears silently."""
-        cutoff = instant_text(datetime.fromtimestamp(time.time() - older_than_seconds, UTC))
-        with self.locked() as conn:
-            cursor = conn.execute(
-                "UPDATE mails SET status = ?, error = ?, updated_at = ? WHERE status = ? AND updated_at < ?",
-                (FAILED, "delivery interrupted: the server stopped before it finished", now_text(), QUEUED, cutoff),
-            )
-            return int(cursor.rowcount)
-
     def record_received(
         self, mail_from: str | None, rcpt_tos: Sequence[str], message_id: str | None, raw: bytes
     ) -> int:
         with self.locked() as conn:
-            cursor = conn.execute(
-                "INSERT INTO sink (mail_from, rcpt_tos, message_id, raw, received_at) VALUES (?, ?, ?, ?, ?)",
+            row = conn.execute(
+                "INSERT INTO sink (mail_from, rcpt_tos, message_id, raw, received_at) VALUES (?, ?, ?, ?, ?) "
+                "RETURNING id",
                 (mail_from, json.dumps(list(rcpt_tos)), message_id, raw, now_text()),
-            )
-            return int(cursor.lastrowid or 0)
+            ).fetchone()
+            return int(row[0])
 
     def received(self, limit: int = 50) -> list[dict[str, Any]]:
         with self.locked() as conn:

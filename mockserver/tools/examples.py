@@ -209,7 +209,7 @@ def _settings(seed: int) -> Settings:
     return Settings(
         seed=seed,
         delivery="none",
-        outbox=":memory:",
+        store=":memory:",
         port=0,
         validate_responses=True,
         gws_csrf=True,

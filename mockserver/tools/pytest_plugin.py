@@ -13,13 +13,16 @@
 
 Configuration (ini or command line): `mockserver_delivery` (none | sink | smtp), `mockserver_seed`,
 `mockserver_users` (only these user:password pairs pass Basic auth), `mockserver_relay` (the SMTP server for
-delivery smtp), `mockserver_url` (test an already running server instead of starting one).
+delivery smtp), `mockserver_url` (test an already running server instead of starting one), `mockserver_store`
+(where the started mock keeps its state: a SQLite file, or a PostgreSQL URL, so that the mocks of a whole CI
+fleet share one outbox; default: in memory).
 """
 
 from __future__ import annotations
 
 import email
 import hashlib
+import os
 import re
 import time
 import warnings
@@ -44,6 +47,7 @@ _INI = {
     "mockserver_users": ("comma-separated user:password pairs that pass Basic auth (empty: any)", ""),
     "mockserver_url": ("use the mock already serving at this URL instead of starting one", ""),
     "mockserver_relay": ("SMTP relay for delivery smtp, e.g. smtp://127.0.0.1:2525", ""),
+    "mockserver_store": ("the started mock's store: a SQLite file or postgresql://… (empty: in memory)", ""),
 }
 
 
@@ -175,7 +179,7 @@ def _settings(config: pytest.Config) -> Settings:
     values: dict[str, Any] = {
         "host": "127.0.0.1",
         "port": 0,
-        "outbox": ":memory:",
+        "store": _option(config, "mockserver_store") or os.environ.get("MOCKSERVER_STORE") or ":memory:",
         "delivery": _option(config, "mockserver_delivery") or "none",
     }
     seed = _option(config, "mockserver_seed")

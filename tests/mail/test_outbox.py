@@ -25,6 +25,7 @@ from mockserver.mail.outbox import (
     instant_text,
     parse_instant,
 )
+from mockserver.mail.store import SqliteStore
 
 
 def record(outbox: Outbox, namespace: str = "", subject: str = "Hei", to: str = "kari@fjordtech.no") -> int:
@@ -252,7 +253,8 @@ def test_requests_filing_together_share_one_commit_and_keep_their_own_ids(tmp_pa
     gets its own consecutive ids, and its rows are committed when it hears them."""
     outbox = Outbox(str(tmp_path / "o.sqlite3"))
     commits: list[str] = []
-    outbox._conn.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+    assert isinstance(outbox.store, SqliteStore)
+    outbox.store._conn.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
     reader = sqlite3.connect(str(tmp_path / "o.sqlite3"))  # another connection sees only what is committed
 
     async def request(subjects: list[str]) -> list[int]:

@@ -110,6 +110,35 @@ def test_mockserver_url_runs_the_suite_against_a_server_already_serving(pytester
         assert outbox.count(Filters(namespace="", subject="Utenfra")) == 1
 
 
+@pytest.mark.parametrize("kind", ["postgresql", "sqlite"])
+def test_mockserver_store_lets_two_test_sessions_share_one_outbox(
+    pytester: pytest.Pytester, request: pytest.FixtureRequest, kind: str
+) -> None:
+    """A CI fleet pointing `mockserver_store` at one database: a mail one session's mock accepted is seen by the
+    mock of another session."""
+    store = request.getfixturevalue("postgres_url") if kind == "postgresql" else str(pytester.path / "fleet.sqlite3")
+    pytester.makepyfile(
+        test_one="""
+        def test_send(mockserver, mock_client):
+            assert mockserver.settings.store.startswith(("postgresql://", "/"))
+            mail = {"To": [{"Address": "kari@fjordtech.no"}], "Subject": "Fra flåten"}
+            assert mock_client.post("/api/v1/Agents/EMail/SendEMails", json={"Emails": [mail]}, auth=("u", "p"),
+                                    headers={"X-Mock-Namespace": "fleet"}).status_code == 200
+        """
+    )
+    first = pytester.runpytest_subprocess("-q", f"--mockserver-store={store}")
+    first.assert_outcomes(passed=1)
+    pytester.makepyfile(
+        test_one="""
+        def test_sees_the_other_sessions_mail(mockserver):
+            seen = mockserver.outbox("fleet", since_now=False).wait_for(subject="Fra flåten", timeout=5)
+            assert seen["recipients"] == ["kari@fjordtech.no"]
+        """
+    )
+    second = pytester.runpytest_subprocess("-q", f"--mockserver-store={store}")
+    second.assert_outcomes(passed=1)
+
+
 # This suite's own use of the fixtures (the plugin is active here through the same entry point).
 
 

@@ -1,0 +1,382 @@
+"""Where the server's shared state lives: one SQLite file (the embedded default) or one PostgreSQL database.
+
+Everything that several workers or replicas must agree on goes through a `Store`: outbox rows, the sink's log,
+GWS sessions and `referenceId` counters, CometD clients, subscriptions and queues, and the process leases. The
+SQL is written once, in the dialect both databases share; `PostgresStore` adapts the few words that differ
+(placeholders, `BEGIN IMMEDIATE`, `instr`, column types in the schema).
+
+Wake-ups: SQLite has no way to tell another process that something changed, so waiters there also look again
+every `poll_seconds`; PostgreSQL's `LISTEN/NOTIFY` tells every replica at once (`notify`, `listen`), and its
+waiters only look again now and then in case a notification was lost while the database was away.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import re
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any, ClassVar
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: SQLite's own locking alone
+    fcntl = None  # type: ignore[assignment]
+
+logger = logging.getLogger("mockserver.store")
+
+# A WAL this large (4 KiB pages, so ~400 MB) is checkpointed on commit even if nothing calls `checkpoint`.
+SAFETY_CHECKPOINT_PAGES = 100_000
+CHANNEL = "mockserver"  # the one LISTEN/NOTIFY channel; payloads say what changed
+Listener = Callable[[str, str], None]  # (topic, payload) of a change another process made
+
+
+class StoreUnavailable(ConnectionError):
+    """The database cannot be reached (stopped, restarting, unreachable). Requests answer with the vendor's
+    5xx at once; the store reconnects by itself once the database is back."""
+
+    headers: ClassVar[dict[str, str]] = {"Retry-After": "1"}  # read by the error renderer
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+def open_store(url: str) -> Store:
+    """A SQLite path (or `:memory:`), or a PostgreSQL URL."""
+    return PostgresStore(url) if is_postgres(url) else SqliteStore(url)
+
+
+def redacted(url: str) -> str:
+    """The URL as a log may show it: without its password."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+class Store:
+    """What the outbox, the GWS sessions and the CometD engine need of a database."""
+
+    url: str
+    dialect: str
+    poll_seconds: float  # how often a waiter looks again for changes made by other processes
+    clock: str  # SQL for the database's own clock, in seconds since the epoch (one clock for every replica)
+
+    @contextmanager
+    def locked(self) -> Iterator[Any]:
+        """A connection of this process's own, for the block (statements commit one by one unless the block
+        begins a transaction)."""
+        raise NotImplementedError
+        yield  # type: ignore[unreachable]
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        with self.locked() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                with suppress(Exception):  # the connection may be gone with the database; the error says why
+                    conn.execute("ROLLBACK")
+                raise
+
+    def create(self, schema: str, columns: Sequence[tuple[str, str, str]] = (), after: str = "") -> None:
+        """Tables as `schema` describes them (SQLite's words), columns added to tables an older version made,
+        then `after` (indexes on those columns); safe when several processes start at once."""
+        raise NotImplementedError
+
+    def notify(self, topic: str, payload: str = "", conn: Any = None) -> None:
+        """Tell the other processes that `topic` changed (on `conn`, delivered when its transaction commits)."""
+
+    def listen(self, listener: Listener) -> None:
+        """Call `listener(topic, payload)` (from another thread) when another process changed something."""
+
+    def checkpoint(self) -> None:
+        """Housekeeping the database wants now and then, off the request path."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+# -- SQLite ---------------------------------------------------------------------------------------------------
+
+
+class _ProcessLock:
+    """One writer at a time among the processes (workers) that share a database file, woken the moment the
+    previous one is done.
+
+    SQLite alone makes a writer that finds the file locked sleep and retry (1, 2, 5, 10 … ms): with two
+    workers writing a few short transactions per request, they spent most of their time asleep, and two
+    workers answered fewer requests than one. A `flock` on a file beside the database queues them in the
+    kernel instead; the wait is another worker's transaction, a fraction of a millisecond.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._fd: int | None = None
+        if fcntl is not None and path != ":memory:" and not path.startswith("file:"):
+            self._fd = os.open(f"{path}-lock", os.O_RDWR | os.O_CREAT, 0o644)
+
+    def __enter__(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class SqliteStore(Store):
+    """One file in WAL mode, shared by the workers of one machine."""
+
+    dialect = "sqlite"
+    poll_seconds = 0.1
+    clock = "((julianday('now') - 2440587.5) * 86400.0)"
+
+    def __init__(self, path: str) -> None:
+        self.url = path
+        # One connection per store, used from the event loop and from delivery threads under a lock.
+        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+        self._between_processes = _ProcessLock(path)
+        self._checkpointer: sqlite3.Connection | None = None
+        with self.locked() as conn:
+            if path != ":memory:":
+                conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL: a committed row survives a crash of this process (it is in the WAL file); only a power
+            # cut before the next checkpoint could lose it.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoints (the WAL copied back into the database, with an fsync) run in a thread of their own
+            # (`checkpoint`, every second while the app runs): in the commit that crossed the threshold they
+            # stalled every request for tens of milliseconds. This one only guards a process that never calls it.
+            conn.execute(f"PRAGMA wal_autocheckpoint={SAFETY_CHECKPOINT_PAGES}")
+            # 512 KiB of page cache rather than 2 MiB: the rows are written once and listed now and then, and a
+            # large message would otherwise stay in memory as cached pages.
+            conn.execute("PRAGMA cache_size=-512")
+
+    @contextmanager
+    def locked(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, self._between_processes:
+            yield self._conn
+
+    def create(self, schema: str, columns: Sequence[tuple[str, str, str]] = (), after: str = "") -> None:
+        with self.locked() as conn:
+            conn.executescript(schema)
+            for table, column, declaration in columns:
+                present = {str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            if after:
+                conn.executescript(after)
+
+    def checkpoint(self) -> None:
+        """Copy what the WAL holds back into the database, without waiting for anyone (a PASSIVE checkpoint:
+        writers go on meanwhile). Blocking: run it in a thread; SQLite releases the GIL while it works."""
+        if self.url == ":memory:":
+            return
+        if self._checkpointer is None:
+            self._checkpointer = sqlite3.connect(self.url, check_same_thread=False, isolation_level=None, timeout=5)
+        with suppress(sqlite3.Error):  # busy (another worker is checkpointing) or closing: next time
+            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def close(self) -> None:
+        with self.locked() as conn:
+            conn.close()
+        self._between_processes.close()
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+
+
+# -- PostgreSQL -----------------------------------------------------------------------------------------------
+
+
+class PgRow(tuple):  # type: ignore[type-arg]
+    """A row read by name or by position, as `sqlite3.Row` is (`dict(row)` included)."""
+
+    _index: dict[str, int]
+
+    def __new__(cls, values: Sequence[Any], index: dict[str, int]) -> PgRow:
+        row = super().__new__(cls, values)
+        row._index = index
+        return row
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self._index[key])
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self._index)
+
+
+def _row_factory(cursor: Any) -> Callable[[Sequence[Any]], PgRow]:
+    index = {column.name: i for i, column in enumerate(cursor.description or ())}
+    return lambda values: PgRow(values, index)
+
+
+@functools.lru_cache(maxsize=512)
+def _pg(sql: str, parameters: bool) -> str:
+    """A statement of the shared dialect in PostgreSQL's words."""
+    if parameters:
+        sql = sql.replace("%", "%%").replace("?", "%s")
+    return re.sub(r"\binstr\(", "strpos(", sql.replace("BEGIN IMMEDIATE", "BEGIN"))
+
+
+def postgres_schema(schema: str) -> str:
+    """A schema of SQLite's words in PostgreSQL's."""
+    schema = schema.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY")
+    schema = re.sub(r"\bINTEGER\b", "BIGINT", schema)
+    schema = re.sub(r"\bREAL\b", "DOUBLE PRECISION", schema)
+    return re.sub(r"\bBLOB\b", "BYTEA", schema)
+
+
+class _PgConnection:
+    """A pooled psycopg connection that speaks the shared dialect, as `sqlite3.Connection` does."""
+
+    def __init__(self, conn: Any) -> None:
+        self.raw = conn
+
+    def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> Any:
+        return self.raw.execute(_pg(sql, parameters is not None), parameters)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any:
+        cursor = self.raw.cursor()
+        cursor.executemany(_pg(sql, True), rows)
+        return cursor
+
+    def insert_returning(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[Any]:
+        """`sql` (… RETURNING x) for each row in one round trip; the returned values in the rows' order."""
+        cursor = self.raw.cursor()
+        cursor.executemany(_pg(sql, True), rows, returning=True)
+        found = []
+        while True:
+            found.append(cursor.fetchone()[0])
+            if not cursor.nextset():
+                return found
+
+    def executescript(self, sql: str) -> None:
+        self.raw.execute(postgres_schema(sql))
+
+
+# After a failure, requests are answered 503 at once for this long, without waiting on the pool: a stopped
+# database must not stall the event loop for every request.
+DOWN_SECONDS = 0.25
+POOL_WAIT_SECONDS = 5.0  # the longest a request waits for a pooled connection while the database is up
+
+
+class PostgresStore(Store):
+    """One PostgreSQL database shared by every replica, through psycopg 3's connection pool."""
+
+    dialect = "postgresql"
+    # Only in case a notification was lost (the database restarted): NOTIFY wakes waiters at once.
+    poll_seconds = 1.0
+    clock = "extract(epoch from clock_timestamp())::double precision"
+
+    def __init__(self, url: str, min_size: int = 1, max_size: int = 8) -> None:
+        import psycopg
+        from psycopg_pool import ConnectionPool, PoolTimeout
+
+        self.url = url
+        self._errors: tuple[type[BaseException], ...] = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
+        self._origin = secrets.token_hex(6)  # this process, so that it skips the notifications it sent itself
+        self._down_until = 0.0
+        self._listeners: list[Listener] = []
+        self._listening: threading.Thread | None = None
+        self._closing = threading.Event()
+        self._pool = ConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            kwargs={"autocommit": True, "row_factory": _row_factory},
+            open=False,
+            name="mockserver",
+        )
+        self._pool.open()
+        try:
+            self._pool.wait(timeout=POOL_WAIT_SECONDS)
+        except PoolTimeout:
+            self._pool.close()
+            raise StoreUnavailable(f"cannot connect to the store {redacted(url)}") from None
+
+    @contextmanager
+    def locked(self) -> Iterator[_PgConnection]:
+        now = time.monotonic()
+        if now < self._down_until:
+            raise StoreUnavailable("the store's database is unavailable")
+        try:
+            with self._pool.connection(timeout=POOL_WAIT_SECONDS) as conn:
+                yield _PgConnection(conn)
+        except self._errors as exc:
+            self._down_until = time.monotonic() + DOWN_SECONDS
+            logger.warning("store %s unavailable: %s", redacted(self.url), str(exc).strip().splitlines()[0])
+            raise StoreUnavailable("the store's database is unavailable") from None
+
+    def create(self, schema: str, columns: Sequence[tuple[str, str, str]] = (), after: str = "") -> None:
+        with self.transaction() as conn:
+            # Two replicas starting at once would race on CREATE TABLE IF NOT EXISTS (a unique violation in the
+            # catalogue): one creates, the other waits here and finds the tables made.
+            conn.execute("SELECT pg_advisory_xact_lock(?)", (0x6D6F636B,))
+            conn.executescript(schema)
+            for table, column, declaration in columns:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {postgres_schema(declaration)}")
+            if after:
+                conn.executescript(after)
+
+    def notify(self, topic: str, payload: str = "", conn: Any = None) -> None:
+        message = f"{self._origin}|{topic}|{payload}"
+        if conn is not None:
+            conn.execute("SELECT pg_notify(?, ?)", (CHANNEL, message))
+            return
+        try:
+            with self.locked() as own:
+                own.execute("SELECT pg_notify(?, ?)", (CHANNEL, message))
+        except StoreUnavailable:
+            pass  # the change is committed; waiters elsewhere look again within poll_seconds
+
+    def listen(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+        if self._listening is None:
+            self._listening = threading.Thread(target=self._listen, name="mockserver-listen", daemon=True)
+            self._listening.start()
+
+    def _listen(self) -> None:
+        import psycopg
+
+        while not self._closing.is_set():
+            try:
+                with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    # Whatever was announced while this connection was away is looked for again.
+                    self._dispatch("*", "")
+                    while not self._closing.is_set():
+                        for note in conn.notifies(timeout=1.0):
+                            origin, _, rest = note.payload.partition("|")
+                            if origin != self._origin:
+                                topic, _, payload = rest.partition("|")
+                                self._dispatch(topic, payload)
+            except psycopg.Error as exc:
+                logger.debug("store listener reconnecting: %s", exc)
+                self._closing.wait(0.5)
+
+    def _dispatch(self, topic: str, payload: str) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(topic, payload)
+            except Exception:
+                logger.exception("store listener failed")
+
+    def close(self) -> None:
+        self._closing.set()
+        self._pool.close()
+        if self._listening is not None:
+            self._listening.join(timeout=3)

@@ -1,0 +1,143 @@
+"""The store under the outbox: process leases and their recovery, on both databases, and PostgreSQL's words for
+the shared dialect."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from mockserver.mail.outbox import FAILED, INTERRUPTED, LEASE_SECONDS, QUEUED, SENT, Outbox
+from mockserver.mail.store import PgRow, StoreUnavailable, _pg, open_store, postgres_schema, redacted
+from tests.mail.test_outbox import record
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "store.sqlite3")
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+def lapse(outbox: Outbox, owner: str) -> None:
+    """Age a lease past LEASE_SECONDS, as a process that stopped renewing it leaves it."""
+    with outbox.locked() as conn:
+        conn.execute("UPDATE leases SET renewed_at = renewed_at - ? WHERE owner = ?", (LEASE_SECONDS + 1, owner))
+
+
+def test_recovery_fails_only_the_queued_rows_of_lapsed_owners(store_url: str) -> None:
+    dead, live, me = Outbox(store_url), Outbox(store_url), Outbox(store_url)
+    try:
+        for box in (dead, live, me):
+            box.renew()
+        dead_queued, dead_sent = record(dead, subject="dead-queued"), record(dead, subject="dead-sent")
+        dead.update(dead_sent, status=SENT)
+        live_queued, mine = record(live, subject="live-queued"), record(me, subject="mine")
+        lapse(me, dead.owner)
+
+        assert me.recover() == 1
+        status = {row: me.get("", row).values for row in (dead_queued, dead_sent, live_queued, mine)}  # type: ignore[union-attr]
+        assert (status[dead_queued]["status"], status[dead_queued]["error"]) == (FAILED, INTERRUPTED)
+        assert status[dead_sent]["status"] == SENT
+        assert status[live_queued]["status"] == QUEUED and status[mine]["status"] == QUEUED
+        with me.locked() as conn:
+            owners = {str(row[0]) for row in conn.execute("SELECT owner FROM leases").fetchall()}
+        assert owners == {live.owner, me.owner}  # the lapsed lease is gone, the live ones stay
+        # A process never recovers its own rows, however old its lease looks to it.
+        lapse(me, me.owner)
+        assert me.recover() == 0
+    finally:
+        for box in (dead, live, me):
+            box.close()
+
+
+def test_a_held_lease_is_renewed_in_the_background_and_given_back_on_a_clean_stop(store_url: str) -> None:
+    box, other = Outbox(store_url), Outbox(store_url)
+    try:
+        box.hold_lease()
+        row = record(box)
+        lapse(other, box.owner)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # the heartbeat thread renews it within a second
+            with other.locked() as conn:
+                renewed = conn.execute(
+                    f"SELECT renewed_at >= {other.store.clock} - ? FROM leases WHERE owner = ?",
+                    (LEASE_SECONDS, box.owner),
+                ).fetchone()
+            if renewed and renewed[0]:
+                break
+            time.sleep(0.1)
+        assert other.recover() == 0 and other.get("", row).values["status"] == QUEUED  # type: ignore[union-attr]
+        box.release_lease()
+        with other.locked() as conn:
+            assert conn.execute("SELECT count(*) FROM leases WHERE owner = ?", (box.owner,)).fetchone()[0] == 0
+        assert other.recover() == 1  # given back with a row still queued: nobody is delivering it any more
+    finally:
+        box.close()
+        other.close()
+
+
+def test_rows_from_before_leases_are_recovered_by_age(tmp_path: Path) -> None:
+    """A row an older version left queued has no owner: it is failed once untouched for a minute, as before."""
+    box = Outbox(str(tmp_path / "old.sqlite3"))
+    row = record(box)  # no lease held: no owner
+    assert box.recover() == 0
+    assert box.recover(legacy_after_seconds=-1) == 1
+    assert box.get("", row).values["status"] == FAILED  # type: ignore[union-attr]
+
+
+def test_an_outbox_of_an_older_version_gains_the_owner_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "v0.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE mails (id INTEGER PRIMARY KEY AUTOINCREMENT, namespace TEXT NOT NULL DEFAULT '', "
+            "operation TEXT NOT NULL, message_id TEXT, envelope_from TEXT, recipients TEXT NOT NULL, subject TEXT, "
+            "from_header TEXT, to_header TEXT, raw BLOB NOT NULL, size INTEGER NOT NULL, request TEXT NOT NULL, "
+            "status TEXT NOT NULL, error TEXT, note TEXT, smtp_target TEXT, imap_target TEXT, imap_folder TEXT, "
+            "imap_uid INTEGER, reference_id INTEGER, user TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)"
+        )
+    box = Outbox(str(path))
+    box.renew()
+    row = record(box)
+    with box.locked() as conn:
+        assert conn.execute("SELECT owner FROM mails WHERE id = ?", (row,)).fetchone()[0] == box.owner
+    box.close()
+
+
+def test_two_processes_agree_on_the_first_value_proposed(store_url: str) -> None:
+    one, two = Outbox(store_url), Outbox(store_url)
+    try:
+        assert one.agreed("run_seed", "17") == "17"
+        assert two.agreed("run_seed", "99") == "17"
+    finally:
+        one.close()
+        two.close()
+
+
+def test_postgres_words_for_the_shared_dialect() -> None:
+    assert _pg("SELECT * FROM t WHERE a = ? AND instr(lower(b), lower(?)) > 0", True) == (
+        "SELECT * FROM t WHERE a = %s AND strpos(lower(b), lower(%s)) > 0"
+    )
+    assert _pg("BEGIN IMMEDIATE", False) == "BEGIN"
+    assert _pg("SELECT '100%' WHERE x = ?", True) == "SELECT '100%%' WHERE x = %s"
+    schema = postgres_schema("id INTEGER PRIMARY KEY AUTOINCREMENT, raw BLOB NOT NULL, at REAL, n INTEGER")
+    assert (
+        schema
+        == "id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, raw BYTEA NOT NULL, at DOUBLE PRECISION, n BIGINT"
+    )
+    row = PgRow((1, "a"), {"id": 0, "name": 1})
+    assert (row[0], row["name"], dict(row)) == (1, "a", {"id": 1, "name": "a"})
+
+
+def test_an_unreachable_database_is_reported_without_its_password() -> None:
+    from mockserver.tools.testing import free_port
+
+    url = f"postgresql://mock:s3cret@127.0.0.1:{free_port()}/nothing?connect_timeout=1"
+    with pytest.raises(StoreUnavailable) as raised:
+        open_store(url)
+    assert "s3cret" not in str(raised.value) and "***" in str(raised.value)
+    assert redacted("postgresql://u:p@h/db") == "postgresql://u:***@h/db"
