@@ -152,6 +152,7 @@ class Config:
             "ours-1w",
             "ours-2w",
             "ours-1w-sink",
+            "ours-1w-pg",
             "connexion-floor",
             "ceiling",
         )
@@ -554,7 +555,7 @@ def mock_flags() -> set[str]:
 def mock_argv(
     port: int,
     workers: int,
-    outbox: Path,
+    outbox: Path | str,
     flags: set[str],
     extra: Sequence[str] = (),
     *,
@@ -584,7 +585,7 @@ def mock_argv(
     return argv + list(extra)
 
 
-def build_targets(cfg: Config, workdir: Path, flags: set[str]) -> list[Target]:
+def build_targets(cfg: Config, workdir: Path, flags: set[str], pg_url: str | None = None) -> list[Target]:
     logs = workdir / "logs"
     logs.mkdir(exist_ok=True)
     made: dict[str, Target] = {}
@@ -635,6 +636,19 @@ def build_targets(cfg: Config, workdir: Path, flags: set[str]) -> list[Target]:
         delivery="sink",
         only_scenarios=("send7sink",),
     )
+    if pg_url is not None:
+        port = free_port()
+        made["ours-1w-pg"] = Target(
+            "ours-1w-pg",
+            "ours",
+            "mockserver, 1 worker, its state in PostgreSQL (a private cluster on this machine, fsync off as "
+            "SQLite's synchronous=NORMAL does not sync each commit either)",
+            mock_argv(port, 1, pg_url, flags),
+            port,
+            logs / "ours-1w-pg.log",
+            60,
+            only_scenarios=("send7",),
+        )
     port = free_port()
     made["connexion-floor"] = Target(
         "connexion-floor",
@@ -660,7 +674,7 @@ def build_targets(cfg: Config, workdir: Path, flags: set[str]) -> list[Target]:
     return [
         made[name]
         for name in cfg.targets
-        if name in ("ours-1w", "ceiling") or any(made[name].loads_in(s) for s in cfg.scenarios)
+        if name in made and (name in ("ours-1w", "ceiling") or any(made[name].loads_in(s) for s in cfg.scenarios))
     ]
 
 
@@ -1228,6 +1242,7 @@ def check_targets(
         ratio(scenario, "ours-1w", "vs_prism_static", "Prism static", 1.0)
 
     ratio("send7sink", "ours-1w-sink", "vs_prism_static", "Prism static", 0.5)
+    ratio("send7", "ours-1w-pg", "vs_ours_1w", "ours-1w (SQLite)", 0.7)
     sink = index.get(("send7sink", KEEPALIVE, "ours-1w-sink"))
     failed = sink.get("failed_rows") if sink else None
     add("send7sink, ours-1w-sink: outbox rows failed", failed, "== 0", None if failed is None else failed == 0)
@@ -1474,7 +1489,21 @@ def workspace(keep: bool) -> Iterator[Path]:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def run(cfg: Config, children: Children, workdir: Path) -> dict[str, Any]:
+@contextlib.contextmanager
+def postgres_database(cfg: Config) -> Iterator[str | None]:
+    """A private PostgreSQL cluster for the `ours-1w-pg` target, started the way the test suite starts it (Debian's
+    binaries, a throwaway directory, a free loopback port); None when that target is not wanted."""
+    if "ours-1w-pg" not in cfg.targets or not any(s.name == "send7" for s in cfg.scenarios):
+        yield None
+        return
+    sys.path.insert(0, str(ROOT))
+    from tests.servers import postgres
+
+    with postgres() as server:
+        yield server.create_database("bench")
+
+
+def run(cfg: Config, children: Children, workdir: Path, pg_url: str | None = None) -> dict[str, Any]:
     began = time.monotonic()
     flags = mock_flags()
     loads = load_bodies(workdir / "bodies")
@@ -1500,7 +1529,7 @@ def run(cfg: Config, children: Children, workdir: Path) -> dict[str, Any]:
         idle_before["memory"] = gate.wait()
         mem = memory(children, cfg, workdir, flags, probe)
 
-        targets = build_targets(cfg, workdir, flags)
+        targets = build_targets(cfg, workdir, flags, pg_url)
         log("starting " + ", ".join(t.name for t in targets) + " …")
         start_targets(children, targets, probe)
         for target in targets:
@@ -1643,9 +1672,9 @@ def main() -> int:
     # A shell without job control starts background jobs with SIGINT ignored; Ctrl-C must still stop us.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        with workspace(cfg.keep) as workdir:
+        with workspace(cfg.keep) as workdir, postgres_database(cfg) as pg_url:
             try:
-                result = run(cfg, children, workdir)
+                result = run(cfg, children, workdir, pg_url)
             finally:
                 children.stop_all()
                 # Server output of the last run, for when a target misbehaved; small at these log levels.

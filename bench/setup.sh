@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the benchmark needs besides the project's venv, only when missing (idempotent, no network
-# on a second run): wrk from Debian, and Stoplight Prism pinned by bench/package-lock.json into
-# bench/node_modules.
+# on a second run): wrk from Debian, Debian's PostgreSQL (the `ours-1w-pg` target runs on a private cluster, as
+# the tests do; installed by the project's system-deps script), and Stoplight Prism pinned by
+# bench/package-lock.json into bench/node_modules.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -19,6 +20,8 @@ if ! command -v wrk >/dev/null; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk >/dev/null
   }
 fi
+
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || "$HERE/../scripts/install-system-deps.sh"
 
 if ! command -v npm >/dev/null; then
   echo "bench/setup.sh: npm is missing; install Node.js 18+ (Debian: apt-get install -y nodejs npm)" >&2

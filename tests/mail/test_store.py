@@ -3,14 +3,19 @@ the shared dialect."""
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from mockserver.mail.outbox import FAILED, INTERRUPTED, LEASE_SECONDS, QUEUED, SENT, Outbox
+from mockserver.mail.outbox import FAILED, INTERRUPTED, LEASE_SECONDS, QUEUED, SENT, Outbox, Record
 from mockserver.mail.store import PgRow, StoreUnavailable, _pg, open_store, postgres_schema, redacted
 from tests.mail.test_outbox import record
+from tests.servers import Postgres
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
@@ -141,3 +146,65 @@ def test_an_unreachable_database_is_reported_without_its_password() -> None:
         open_store(url)
     assert "s3cret" not in str(raised.value) and "***" in str(raised.value)
     assert redacted("postgresql://u:p@h/db") == "postgresql://u:***@h/db"
+
+
+_text = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=40)
+
+
+@given(
+    st.lists(
+        st.builds(
+            Record,
+            namespace=_text,
+            operation=_text,
+            message_id=st.none() | _text,
+            envelope_from=st.none() | _text,
+            recipients=st.lists(_text, max_size=3),
+            subject=st.none() | _text,
+            from_header=st.none() | _text,
+            to_header=st.none() | _text,
+            raw=st.binary(max_size=300),
+            journal=_text.map(lambda t: json.dumps({"t": t})),
+            status=st.sampled_from([QUEUED, SENT, FAILED]),
+            note=st.none() | _text,
+            reference_id=st.none() | st.integers(-(2**63), 2**63 - 1),
+            user=st.none() | _text,
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+@settings(max_examples=40)
+def test_postgresql_stores_a_requests_rows_as_sqlite_does(postgres_server: Postgres, records: list[Record]) -> None:
+    """The one-statement insert PostgreSQL gets (rows as one JSON parameter) keeps every value and the rows' order:
+    what SQLite's plain inserts keep, field for field."""
+    url = postgres_server.create_database(f"rows{uuid.uuid4().hex[:8]}")
+    kept = []
+    try:
+        for box in (Outbox(":memory:"), Outbox(url)):
+            ids = box.record_all(records)
+            assert ids == sorted(ids) and len(set(ids)) == len(records)
+            rows = [box.get(record.namespace, row_id) for record, row_id in zip(records, ids, strict=True)]
+            kept.append(
+                [
+                    {k: v for k, v in row.values.items() if k not in ("id", "created_at", "updated_at")}
+                    for row in rows
+                    if row is not None
+                ]
+            )
+            box.close()
+    finally:
+        postgres_server.drop_database(url.rsplit("/", 1)[1])
+    assert len(kept[0]) == len(records) and kept[0] == kept[1]
+
+
+def test_a_nul_a_client_sent_is_stored_as_a_replacement_character_on_postgresql(postgres_url: str) -> None:
+    """PostgreSQL's text cannot hold NUL; the mail is still accepted rather than failing its request."""
+    box = Outbox(postgres_url)
+    try:
+        row = record(box, subject="Hei\x00du")
+        assert box.get("", row).values["subject"] == "Hei\ufffddu"  # type: ignore[union-attr]
+        with box.locked() as conn:
+            conn.execute("INSERT INTO agreed (name, value) VALUES (?, ?)", ("nul\x00name", "v"))
+    finally:
+        box.close()
