@@ -286,6 +286,19 @@ class Row:
         return data
 
 
+class _Filing:
+    """A request's rows, waiting for the shared transaction (`Outbox.file`): the rows of every request of the
+    moment go into the store in one insert."""
+
+    def __init__(self, outbox: Outbox, records: Sequence[Record], stamp: str) -> None:
+        self.outbox = outbox
+        self.records = records
+        self.stamp = stamp
+
+    def __call__(self, conn: Any) -> list[int]:  # alone, under its own savepoint
+        return self.outbox._insert(conn, [(record, self.stamp) for record in self.records])
+
+
 class Outbox:
     """The journal of accepted mail, shared by every worker and replica that opens the same store."""
 
@@ -418,7 +431,7 @@ class Outbox:
             return []
         stamp = now_text()
         with self.store.transaction() as conn:
-            ids = self._insert(conn, records, stamp)
+            ids = self._insert(conn, [(record, stamp) for record in records])
             self.store.notify("outbox", conn=conn)
         self._announce()
         return ids
@@ -429,7 +442,8 @@ class Outbox:
         if not records:
             return []
         stamp = now_text()
-        return await self.together(lambda conn: self._insert(conn, records, stamp))
+        ids: list[int] = await self.together(_Filing(self, records, stamp))
+        return ids
 
     async def together(self, work: Callable[[Any], T]) -> T:
         """`work(connection)` inside one transaction with the work of every other request that writes at the same
@@ -474,10 +488,19 @@ class Outbox:
             self._commit_together(loop)
 
     def _run_batch(self, batch: Batch) -> Outcomes:
-        """The batch in one transaction; with a savepoint per request only when one of them failed."""
+        """The batch in one transaction, the rows every request files in one insert; with a savepoint per request
+        only when one of them failed."""
         try:
             with self.store.transaction() as conn:
-                values = [work(conn) for work, _ in batch]
+                values: list[Any] = [None] * len(batch)
+                filings = [(index, work) for index, (work, _) in enumerate(batch) if isinstance(work, _Filing)]
+                if filings:
+                    ids = self._insert(conn, [(r, filing.stamp) for _, filing in filings for r in filing.records])
+                    for index, filing in filings:
+                        values[index], ids = ids[: len(filing.records)], ids[len(filing.records) :]
+                for index, (other, _) in enumerate(batch):
+                    if not isinstance(other, _Filing):
+                        values[index] = other(conn)
                 self.store.notify("outbox", conn=conn)
             return [(done, value, None) for (_, done), value in zip(batch, values, strict=True)]
         except StoreUnavailable as exc:
@@ -513,15 +536,16 @@ class Outbox:
                 done.set_result(value)
         self._announce()
 
-    def _insert(self, conn: Any, records: Sequence[Record], stamp: str) -> list[int]:
-        """Insert the rows inside the caller's transaction; their ids."""
+    def _insert(self, conn: Any, records: Sequence[tuple[Record, str]]) -> list[int]:
+        """Insert the rows (each with its time stamp) inside the caller's transaction; their ids."""
         owner = self.owner if self._leased else None
         if self.store.dialect != "sqlite":
             # One statement for all the rows; a large message is a TOASTed value like any other.
-            ids: list[int] = conn.insert_ids("mails", _COLUMN_TYPES, [record.row(stamp, owner) for record in records])
+            rows = [record.row(stamp, owner) for record, stamp in records]
+            ids: list[int] = conn.insert_ids("mails", _COLUMN_TYPES, rows)
             return ids
         small: list[tuple[Any, ...]] = []
-        for record in records:
+        for record, stamp in records:
             if len(record.raw) < LARGE_MESSAGE:
                 small.append(record.row(stamp, owner))
                 continue
