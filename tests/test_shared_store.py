@@ -181,9 +181,12 @@ def test_a_gws_agent_can_log_in_send_and_listen_on_different_replicas(pair: tupl
                 await client.subscribe("/v2/me/emails")
                 await asyncio.sleep(0.3)  # the client's connect is held on A now
                 sent = await on_b.post(GWS_SEND, json=SEND_BODY, headers=session)
+                answered = time.monotonic()
                 assert sent.status_code == 200, sent.text
                 async for message in client:
                     if message["data"].get("referenceId") == sent.json()["referenceId"]:
+                        # Well before A would look again by itself (PostgreSQL: every second): B's commit woke it.
+                        assert time.monotonic() - answered < 0.5
                         return sent.json(), message
         raise AssertionError("the client closed before the notification arrived")
 

@@ -208,3 +208,17 @@ def test_a_nul_a_client_sent_is_stored_as_a_replacement_character_on_postgresql(
             conn.execute("INSERT INTO agreed (name, value) VALUES (?, ?)", ("nul\x00name", "v"))
     finally:
         box.close()
+
+
+def test_replicas_starting_at_once_create_the_schema_once(store_url: str) -> None:
+    """CREATE TABLE IF NOT EXISTS races in PostgreSQL's catalogue when two sessions run it together; the schema
+    is made under an advisory lock, so every replica of a fresh database starts."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        boxes = list(pool.map(lambda _: Outbox(store_url), range(6)))
+    try:
+        assert len({record(box, subject=f"s{i}") for i, box in enumerate(boxes)}) == 6
+    finally:
+        for box in boxes:
+            box.close()
