@@ -401,6 +401,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"mockserver: {exc}", file=sys.stderr)
         return 2
+    except ConnectionError as exc:  # the store's database cannot be reached at start-up (its URL redacted)
+        print(f"mockserver: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -56,3 +56,21 @@ def test_contract_prints_the_served_contract_and_its_json_view(
     assert view["servers"] == [{"url": "http://127.0.0.1:9"}]
     expected = spec.media_view({**spec.load(), "servers": [{"url": "http://127.0.0.1:9"}]}, "json")
     assert json.dumps(view, default=str, sort_keys=True) == json.dumps(expected, default=str, sort_keys=True)
+
+
+def test_serve_with_an_unreachable_store_says_so_without_a_traceback_or_the_password() -> None:
+    import subprocess
+    import sys
+
+    from mockserver.tools.testing import free_port
+
+    url = f"postgresql://mock:s3cret@127.0.0.1:{free_port()}/mock?connect_timeout=1"
+    done = subprocess.run(
+        [sys.executable, "-m", "mockserver", "serve", "--store", url, "--port", str(free_port()), "--delivery", "none"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "cannot connect to the store postgresql://mock:***@127.0.0.1" in done.stderr
+    assert "Traceback" not in done.stderr and "s3cret" not in done.stderr + done.stdout

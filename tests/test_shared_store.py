@@ -26,12 +26,11 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from aiocometd_ng import Client, ConnectionType
 
 from mockserver.mail.outbox import INTERRUPTED, LEASE_SECONDS
 from mockserver.tools.testing import free_port
 from tests.conftest import AUTH, GWS_SEND, SEND
-from tests.genesys.test_cometd_clients import SEND_BODY, SessionCookie
+from tests.genesys.test_cometd_clients import SEND_BODY, notification_client
 from tests.servers import Postgres, SmtpBehaviour, smtp_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -172,11 +171,7 @@ def test_a_gws_agent_can_log_in_send_and_listen_on_different_replicas(pair: tupl
             # A forged token is refused on B too: B checks A's session, it does not wave everything through.
             forged = await on_b.post(GWS_SEND, json=SEND_BODY, headers={**session, "X-CSRF-TOKEN": "forged"})
             assert forged.status_code == 403
-            client = Client(
-                a.base_url + "/api/v2/notifications",
-                connection_types=[ConnectionType.LONG_POLLING],
-                extensions=[SessionCookie(cookie, session["X-CSRF-TOKEN"])],
-            )
+            client = notification_client(a.base_url, cookie, session["X-CSRF-TOKEN"])
             async with client:
                 await client.subscribe("/v2/me/emails")
                 await asyncio.sleep(0.3)  # the client's connect is held on A now

@@ -83,11 +83,14 @@ class Store:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
-                conn.execute("COMMIT")
+                self._commit(conn)
             except BaseException:
                 with suppress(Exception):  # the connection may be gone with the database; the error says why
                     conn.execute("ROLLBACK")
                 raise
+
+    def _commit(self, conn: Any) -> None:
+        conn.execute("COMMIT")
 
     def create(self, schema: str, columns: Sequence[tuple[str, str, str]] = (), after: str = "") -> None:
         """Tables as `schema` describes them (SQLite's words), columns added to tables an older version made,
@@ -378,19 +381,9 @@ class PostgresStore(Store):
             if after:
                 conn.executescript(after)
 
-    @contextmanager
-    def transaction(self) -> Iterator[_PgConnection]:
-        with self.locked() as conn:
-            conn.execute("BEGIN")
-            try:
-                yield conn
-                conn.raw.execute("; ".join([*conn.notices, "COMMIT"]))
-            except BaseException:
-                with suppress(Exception):  # the connection may be gone with the database; the error says why
-                    conn.execute("ROLLBACK")
-                raise
-            finally:
-                conn.notices.clear()
+    def _commit(self, conn: _PgConnection) -> None:
+        notices, conn.notices = conn.notices, []
+        conn.raw.execute("; ".join([*notices, "COMMIT"]))
 
     def notify(self, topic: str, payload: str = "", conn: Any = None) -> None:
         message = f"{self._origin}|{topic}|{payload}"

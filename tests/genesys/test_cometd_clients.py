@@ -105,6 +105,15 @@ class SessionCookie(Extension):
         return None
 
 
+def notification_client(base_url: str, cookie: str, csrf_token: str | None) -> Client:
+    """aiocometd-ng on the mock's notification endpoint, carrying a GWS session's cookie and CSRF token."""
+    return Client(
+        base_url + "/api/v2/notifications",
+        connection_types=[ConnectionType.LONG_POLLING],
+        extensions=[SessionCookie(cookie, csrf_token)],
+    )
+
+
 async def python_session(base_url: str, prefer: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
         login = await http.get("/api/v2/me", headers=AUTH)
@@ -112,11 +121,7 @@ async def python_session(base_url: str, prefer: str | None) -> tuple[dict[str, A
         session = {"Cookie": cookie, "X-CSRF-TOKEN": login.headers["X-CSRF-TOKEN"]}
         start = {"operationName": "StartContactCenterSession", "channels": ["email"]}
         assert (await http.post("/api/v2/me", json=start, headers=session)).status_code == 200
-        client = Client(
-            base_url + "/api/v2/notifications",
-            connection_types=[ConnectionType.LONG_POLLING],
-            extensions=[SessionCookie(cookie, session["X-CSRF-TOKEN"])],
-        )
+        client = notification_client(base_url, cookie, session["X-CSRF-TOKEN"])
         async with client:
             await client.subscribe("/v2/me/emails")
             headers = {**session, **({"Prefer": prefer} if prefer else {})}
@@ -144,11 +149,7 @@ def test_the_python_client_re_handshakes_after_the_server_forgets_it(mock: Runni
             login = await http.get("/api/v2/me", headers=AUTH)
             cookie = login.headers["set-cookie"].split(";")[0]
             session = {"Cookie": cookie, "X-CSRF-TOKEN": login.headers["X-CSRF-TOKEN"]}
-            client = Client(
-                mock.base_url + "/api/v2/notifications",
-                connection_types=[ConnectionType.LONG_POLLING],
-                extensions=[SessionCookie(cookie, session["X-CSRF-TOKEN"])],
-            )
+            client = notification_client(mock.base_url, cookie, session["X-CSRF-TOKEN"])
             async with client:
                 await client.subscribe("/v2/me/emails")
                 assert mock.genesys.bayeux.forget() >= 1
@@ -170,11 +171,7 @@ def test_the_python_client_without_the_csrf_token_is_refused(mock: RunningMock) 
         async with httpx.AsyncClient(base_url=mock.base_url, timeout=30) as http:
             login = await http.get("/api/v2/me", headers=AUTH)
         cookie = login.headers["set-cookie"].split(";")[0]
-        client = Client(
-            mock.base_url + "/api/v2/notifications",
-            connection_types=[ConnectionType.LONG_POLLING],
-            extensions=[SessionCookie(cookie, None)],
-        )
+        client = notification_client(mock.base_url, cookie, None)
         with pytest.raises(ServerError) as refused:
             await client.open()
         await client.close()
