@@ -298,7 +298,7 @@ class Bayeux:
         with self.db.store.transaction() as conn:
             for table in ("bayeux_clients", "bayeux_subscriptions", "bayeux_queue"):
                 conn.executemany(f"DELETE FROM {table} WHERE client_id = ?", [(c,) for c in client_ids])
-            self.db.store.notify("bayeux", ",".join(client_ids), conn=conn)
+            self.db.store.notify(conn, "bayeux", ",".join(client_ids))
         for client_id in client_ids:
             self._wake(client_id)
 
@@ -310,10 +310,10 @@ class Bayeux:
         return len(ids)
 
     def _changed_elsewhere(self, topic: str, payload: str) -> None:
-        if topic == "bayeux":
+        if topic == "bayeux" and payload != "*":
             for client_id in payload.split(","):
                 self._wake(client_id)
-        elif topic == "*":  # the listener reconnected: anything may have been published meanwhile
+        elif topic in ("bayeux", "*"):  # too many clients to name, or the listener reconnected: wake them all
             for client_id in list(self._held):
                 self._wake(client_id)
 
@@ -358,7 +358,7 @@ class Bayeux:
                 if dropped:
                     logger.warning("CometD client %s… is not polling: dropped %d old event(s)", client_id[:6], dropped)
             if targets:
-                self.db.store.notify("bayeux", ",".join(targets), conn=conn)
+                self.db.store.notify(conn, "bayeux", ",".join(targets))
         for client_id in targets:
             self._wake(client_id)
         return len(targets)

@@ -432,7 +432,7 @@ class Outbox:
         stamp = now_text()
         with self.store.transaction() as conn:
             ids = self._insert(conn, [(record, stamp) for record in records])
-            self.store.notify("outbox", conn=conn)
+            self.store.notify(conn, "outbox")
         self._announce()
         return ids
 
@@ -501,7 +501,7 @@ class Outbox:
                 for index, (other, _) in enumerate(batch):
                     if not isinstance(other, _Filing):
                         values[index] = other(conn)
-                self.store.notify("outbox", conn=conn)
+                self.store.notify(conn, "outbox")
             return [(done, value, None) for (_, done), value in zip(batch, values, strict=True)]
         except StoreUnavailable as exc:
             return [(done, None, exc) for _, done in batch]
@@ -521,7 +521,7 @@ class Outbox:
                         conn.execute("ROLLBACK TO request")
                         outcomes.append((done, None, exc))
                     conn.execute("RELEASE request")
-                self.store.notify("outbox", conn=conn)
+                self.store.notify(conn, "outbox")
         except Exception as exc:
             outcomes = [(done, None, exc) for _, done in batch]
         return outcomes
@@ -579,7 +579,7 @@ class Outbox:
                 conn.execute(
                     f"UPDATE mails SET {columns}, updated_at = ? WHERE id = ?", (*values.values(), stamp, row_id)
                 )
-            self.store.notify("outbox", conn=conn)
+            self.store.notify(conn, "outbox")
         self._announce()
 
     def update_all(self, row_ids: Sequence[int], **values: Any) -> None:
@@ -592,7 +592,7 @@ class Outbox:
                 f"UPDATE mails SET {columns}, updated_at = ? WHERE id = ?",
                 [(*values.values(), stamp, row_id) for row_id in row_ids],
             )
-            self.store.notify("outbox", conn=conn)
+            self.store.notify(conn, "outbox")
         self._announce()
 
     def _changed_elsewhere(self, topic: str, payload: str) -> None:
@@ -639,7 +639,7 @@ class Outbox:
         with self.store.transaction() as conn:
             conn.execute(f"DELETE FROM mail_raw WHERE id IN (SELECT id FROM mails WHERE {where})", args)
             cursor = conn.execute(f"DELETE FROM mails WHERE {where}", args)
-            self.store.notify("outbox", conn=conn)
+            self.store.notify(conn, "outbox")
             return int(cursor.rowcount)
 
     async def wait_for(self, filters: Filters, timeout: float) -> Row | None:

@@ -97,8 +97,8 @@ class Store:
         then `after` (indexes on those columns); safe when several processes start at once."""
         raise NotImplementedError
 
-    def notify(self, topic: str, payload: str = "", conn: Any = None) -> None:
-        """Tell the other processes that `topic` changed (on `conn`, delivered when its transaction commits)."""
+    def notify(self, conn: Any, topic: str, payload: str = "") -> None:
+        """Tell the other processes that `topic` changed, when the transaction of `conn` commits."""
 
     def listen(self, listener: Listener) -> None:
         """Call `listener(topic, payload)` (from another thread) when another process changed something."""
@@ -317,10 +317,11 @@ class _PgConnection:
         self.raw.execute(postgres_schema(sql))
 
 
-# After a failure, requests are answered 503 at once for this long, without waiting on the pool: a stopped
+# After a failure, requests are answered 500 at once for this long, without waiting on the pool: a stopped
 # database must not stall the event loop for every request.
 DOWN_SECONDS = 0.25
 POOL_WAIT_SECONDS = 5.0  # the longest a request waits for a pooled connection while the database is up
+NOTIFY_PAYLOAD_LIMIT = 7000
 
 
 class PostgresStore(Store):
@@ -337,6 +338,7 @@ class PostgresStore(Store):
 
         self.url = url
         self._errors: tuple[type[BaseException], ...] = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
+        self._conflicts = psycopg.errors.TransactionRollback
         self._origin = secrets.token_hex(6)  # this process, so that it skips the notifications it sent itself
         self._down_until = 0.0
         self._listeners: list[Listener] = []
@@ -366,6 +368,8 @@ class PostgresStore(Store):
             with self._pool.connection(timeout=POOL_WAIT_SECONDS) as conn:
                 yield _PgConnection(conn)
         except self._errors as exc:
+            if isinstance(exc, self._conflicts):
+                raise  # a deadlock or serialization failure between replicas: the transaction is run again
             self._down_until = time.monotonic() + DOWN_SECONDS
             logger.warning("store %s unavailable: %s", redacted(self.url), str(exc).strip().splitlines()[0])
             raise StoreUnavailable("the store's database is unavailable") from None
@@ -385,17 +389,12 @@ class PostgresStore(Store):
         notices, conn.notices = conn.notices, []
         conn.raw.execute("; ".join([*notices, "COMMIT"]))
 
-    def notify(self, topic: str, payload: str = "", conn: Any = None) -> None:
+    def notify(self, conn: _PgConnection, topic: str, payload: str = "") -> None:
+        if len(payload) > NOTIFY_PAYLOAD_LIMIT:
+            payload = "*"  # PostgreSQL refuses a payload of 8,000 bytes or more: "anything of this topic"
         message = f"{self._origin}|{topic}|{payload}"
-        if isinstance(conn, _PgConnection):
-            # A literal (NOTIFY takes no parameters): the origin is hex, topics are words, payloads client ids.
-            conn.notices.append(f"NOTIFY {CHANNEL}, '{message.replace(chr(39), chr(39) * 2)}'")
-            return
-        try:
-            with self.locked() as own:
-                own.execute("SELECT pg_notify(?, ?)", (CHANNEL, message))
-        except StoreUnavailable:
-            pass  # the change is committed; waiters elsewhere look again within poll_seconds
+        # A literal (NOTIFY takes no parameters): the origin is hex, topics are words, payloads client ids.
+        conn.notices.append(f"NOTIFY {CHANNEL}, '{message.replace(chr(39), chr(39) * 2)}'")
 
     def listen(self, listener: Listener) -> None:
         self._listeners.append(listener)

@@ -222,3 +222,14 @@ def test_replicas_starting_at_once_create_the_schema_once(store_url: str) -> Non
     finally:
         for box in boxes:
             box.close()
+
+
+def test_a_notification_too_long_for_postgresql_names_no_one_and_wakes_everyone(postgres_url: str) -> None:
+    """NOTIFY refuses payloads of 8,000 bytes; a publish to hundreds of CometD clients must still commit."""
+    box = Outbox(postgres_url)
+    try:
+        with box.store.transaction() as conn:
+            box.store.notify(conn, "bayeux", ",".join(f"{i:032x}" for i in range(400)))
+            assert conn.notices[-1].endswith("|bayeux|*'")
+    finally:
+        box.close()
