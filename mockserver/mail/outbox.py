@@ -212,7 +212,7 @@ _INSERT_COLUMNS = (
     'request, status, note, reference_id, "user", created_at, updated_at, owner'
 )
 _INSERT = f"INSERT INTO mails ({_INSERT_COLUMNS}) VALUES ({', '.join(['?'] * 18)})"
-# The inserted columns with PostgreSQL's types (its insert binds one typed array per column).
+# The inserted columns with PostgreSQL's types (its insert unpacks them from one JSON parameter).
 _COLUMN_TYPES = tuple(
     zip(
         [name.strip() for name in _INSERT_COLUMNS.split(",")],
@@ -308,6 +308,7 @@ class Outbox:
         self.store.create(SCHEMA, COLUMNS, AFTER)
         self.owner = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
         self._leased = False
+        self._renewing_since: float | None = None  # since when this process has renewed its lease without a break
         self._arrivals: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         # Work waiting for the next shared transaction, per event loop (`together`).
         self._together: dict[asyncio.AbstractEventLoop, Batch] = {}
@@ -376,30 +377,39 @@ class Outbox:
                 (self.owner, socket.gethostname(), os.getpid(), now_text()),
             )
         self._leased = True
+        if self._renewing_since is None:
+            self._renewing_since = time.monotonic()
 
-    def recover(self, legacy_after_seconds: float = 60.0) -> int:
+    def recover(self, legacy_after_seconds: float = 60.0, settled_after: float = LEASE_SECONDS) -> int:
         """Rows left `queued` by processes whose lease lapsed are marked failed, and the lapsed leases dropped.
 
         Rows written before rows had owners are recovered as before: queued and untouched for
-        `legacy_after_seconds`. Never a row of a live process: its lease is fresh, or it is this process.
+        `legacy_after_seconds`. Never a row of a live process: its lease is fresh, or it is this process. Others'
+        leases are judged only once this process has renewed its own for `settled_after` seconds without a
+        break: after the database was away, every live process needs that long to renew again, and a lease
+        that lapsed during the outage is no sign of a dead process.
         """
+        settled = self._renewing_since is not None and time.monotonic() - self._renewing_since >= settled_after
+        owner = self.owner if settled else None
         clock = self.store.clock
         stamp = now_text()
         cutoff = instant_text(datetime.fromtimestamp(time.time() - legacy_after_seconds, UTC))
         with self.store.transaction() as conn:
-            lapsed = conn.execute(
-                "UPDATE mails SET status = ?, error = ?, updated_at = ? WHERE status = ? AND owner IS NOT NULL "
-                f"AND owner <> ? AND owner NOT IN (SELECT owner FROM leases WHERE renewed_at >= {clock} - ?)",
-                (FAILED, INTERRUPTED, stamp, QUEUED, self.owner, LEASE_SECONDS),
-            ).rowcount
+            lapsed = 0
+            if owner is not None:
+                lapsed = conn.execute(
+                    "UPDATE mails SET status = ?, error = ?, updated_at = ? WHERE status = ? AND owner IS NOT NULL "
+                    f"AND owner <> ? AND owner NOT IN (SELECT owner FROM leases WHERE renewed_at >= {clock} - ?)",
+                    (FAILED, INTERRUPTED, stamp, QUEUED, owner, LEASE_SECONDS),
+                ).rowcount
+                conn.execute(
+                    f"DELETE FROM leases WHERE renewed_at < {clock} - ? AND owner <> ?", (LEASE_SECONDS, owner)
+                )
             legacy = conn.execute(
                 "UPDATE mails SET status = ?, error = ?, updated_at = ? "
                 "WHERE status = ? AND owner IS NULL AND updated_at < ?",
                 (FAILED, INTERRUPTED, stamp, QUEUED, cutoff),
             ).rowcount
-            conn.execute(
-                f"DELETE FROM leases WHERE renewed_at < {clock} - ? AND owner <> ?", (LEASE_SECONDS, self.owner)
-            )
         found = int(lapsed) + int(legacy)
         if found:
             logger.warning("marked %d mail(s) failed that a stopped server left queued", found)
@@ -408,13 +418,17 @@ class Outbox:
 
     def _beat(self, stopping: threading.Event) -> None:
         while not stopping.wait(HEARTBEAT_SECONDS):
-            try:
-                self.renew()
-                self.recover()
-            except StoreUnavailable:
-                pass  # the store logged it; the lease is renewed once the database is back
-            except Exception:
-                logger.exception("lease renewal failed")
+            self.beat()
+
+    def beat(self) -> None:
+        """One heartbeat: renew the lease, then recover what lapsed owners left."""
+        try:
+            self.renew()
+            self.recover()
+        except StoreUnavailable:
+            self._renewing_since = None  # the store logged it; the lease is renewed once the database is back
+        except Exception:
+            logger.exception("lease renewal failed")
 
     def mark_interrupted(self, older_than_seconds: float = 60.0) -> int:
         """What a stopped server left queued, marked failed (at start-up), so nothing accepted disappears

@@ -42,7 +42,10 @@ def test_recovery_fails_only_the_queued_rows_of_lapsed_owners(store_url: str) ->
         live_queued, mine = record(live, subject="live-queued"), record(me, subject="mine")
         lapse(me, dead.owner)
 
-        assert me.recover() == 1
+        # Not before this process has renewed its own lease for a whole lease period: after an outage every live
+        # process's lease looks lapsed until it renews again.
+        assert me.recover() == 0
+        assert me.recover(settled_after=0) == 1
         status = {row: me.get("", row).values for row in (dead_queued, dead_sent, live_queued, mine)}  # type: ignore[union-attr]
         assert (status[dead_queued]["status"], status[dead_queued]["error"]) == (FAILED, INTERRUPTED)
         assert status[dead_sent]["status"] == SENT
@@ -52,7 +55,7 @@ def test_recovery_fails_only_the_queued_rows_of_lapsed_owners(store_url: str) ->
         assert owners == {live.owner, me.owner}  # the lapsed lease is gone, the live ones stay
         # A process never recovers its own rows, however old its lease looks to it.
         lapse(me, me.owner)
-        assert me.recover() == 0
+        assert me.recover(settled_after=0) == 0
     finally:
         for box in (dead, live, me):
             box.close()
@@ -74,11 +77,14 @@ def test_a_held_lease_is_renewed_in_the_background_and_given_back_on_a_clean_sto
             if renewed and renewed[0]:
                 break
             time.sleep(0.1)
-        assert other.recover() == 0 and other.get("", row).values["status"] == QUEUED  # type: ignore[union-attr]
+        other.renew()
+        assert other.recover(settled_after=0) == 0 and other.get("", row).values["status"] == QUEUED  # type: ignore[union-attr]
         box.release_lease()
         with other.locked() as conn:
             assert conn.execute("SELECT count(*) FROM leases WHERE owner = ?", (box.owner,)).fetchone()[0] == 0
-        assert other.recover() == 1  # given back with a row still queued: nobody is delivering it any more
+        assert (
+            other.recover(settled_after=0) == 1
+        )  # given back with a row still queued: nobody is delivering it any more
     finally:
         box.close()
         other.close()
@@ -233,3 +239,40 @@ def test_a_notification_too_long_for_postgresql_names_no_one_and_wakes_everyone(
             assert conn.notices[-1].endswith("|bayeux|*'")
     finally:
         box.close()
+
+
+def test_after_an_outage_longer_than_a_lease_no_live_process_loses_its_rows(
+    postgres_server: Postgres, postgres_url: str
+) -> None:
+    """While the database is away no process can renew its lease, so every lease looks lapsed when it returns;
+    a process judges the others only after renewing its own for a whole lease period, by which time every live
+    process has renewed too. (Heartbeats called one by one: B's comes first after the outage.)"""
+    a, b = Outbox(postgres_url), Outbox(postgres_url)
+    try:
+        a.beat()
+        b.beat()
+        row = record(a)
+        postgres_server.stop("fast")
+        a.beat()
+        b.beat()
+        time.sleep(LEASE_SECONDS + 0.5)
+        postgres_server.start()
+        deadline = time.monotonic() + 10
+        while True:  # the pool reconnects by itself
+            b.beat()
+            if b._renewing_since is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        assert b.get("", row).values["status"] == QUEUED  # type: ignore[union-attr]
+        for _ in range(int(LEASE_SECONDS) + 1):  # A lives on, beating every second
+            a.beat()
+            time.sleep(1)
+        b.beat()  # settled now, and A's lease is fresh
+        assert b.get("", row).values["status"] == QUEUED  # type: ignore[union-attr]
+        # A stops renewing: once its lease lapses, B fails its queued row at its next heartbeat.
+        time.sleep(LEASE_SECONDS + 0.5)
+        b.beat()
+        assert b.get("", row).values["status"] == FAILED  # type: ignore[union-attr]
+    finally:
+        a.close()
+        b.close()
