@@ -74,3 +74,24 @@ def test_serve_with_an_unreachable_store_says_so_without_a_traceback_or_the_pass
     assert done.returncode == 1
     assert "cannot connect to the store postgresql://mock:***@127.0.0.1" in done.stderr
     assert "Traceback" not in done.stderr and "s3cret" not in done.stderr + done.stdout
+
+
+def test_store_and_its_old_flag_name_outbox_set_the_same_setting() -> None:
+    from mockserver.cli import build_parser, settings_from_args
+
+    for flag in ("--store", "--outbox"):
+        args = build_parser().parse_args(["serve", flag, "x.sqlite3"])
+        assert settings_from_args(args).store == "x.sqlite3"
+
+
+def test_the_served_process_freezes_its_start_up_heap_and_collects_young_objects_less_often() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import gc; from mockserver.cli import GC_THRESHOLDS, tune_collector; before = gc.get_freeze_count(); "
+        "tune_collector(); assert gc.get_threshold() == GC_THRESHOLDS != (700, 10, 10); "
+        "assert gc.get_freeze_count() > before; print('ok')"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "ok", done.stderr

@@ -48,3 +48,18 @@ def test_run_seed_is_chosen_once_and_kept_but_a_given_seed_wins() -> None:
     assert Settings(seed=5).with_run_seed().effective_seed == 5
     with pytest.raises(RuntimeError):
         _ = Settings().effective_seed
+
+
+def test_the_store_keeps_its_old_name_outbox_as_an_alias() -> None:
+    assert Settings.from_env({"MOCKSERVER_OUTBOX": "old.sqlite3"}).store == "old.sqlite3"
+    assert (
+        Settings.from_env({"MOCKSERVER_OUTBOX": "old.sqlite3", "MOCKSERVER_STORE": "new.sqlite3"}).store
+        == "new.sqlite3"
+    )
+    assert Settings.from_env({}, outbox="kw.sqlite3").store == "kw.sqlite3"
+    assert Settings.from_env({}, outbox="kw.sqlite3", store="wins.sqlite3").store == "wins.sqlite3"
+
+
+def test_the_stores_url_never_shows_in_the_settings_repr() -> None:
+    settings = Settings(store="postgresql://mock:s3cret@db:5432/mock")
+    assert "s3cret" not in repr(settings)

@@ -303,7 +303,6 @@ class Outbox:
     """The journal of accepted mail, shared by every worker and replica that opens the same store."""
 
     def __init__(self, path: str) -> None:
-        self.path = path
         self.store: Store = open_store(path)
         self.store.create(SCHEMA, COLUMNS, AFTER)
         self.owner = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
@@ -429,11 +428,6 @@ class Outbox:
             self._renewing_since = None  # the store logged it; the lease is renewed once the database is back
         except Exception:
             logger.exception("lease renewal failed")
-
-    def mark_interrupted(self, older_than_seconds: float = 60.0) -> int:
-        """What a stopped server left queued, marked failed (at start-up), so nothing accepted disappears
-        silently."""
-        return self.recover(older_than_seconds)
 
     def record(self, *, request: dict[str, Any], **values: Any) -> int:
         """One accepted mail (the fields of `Record`, the request as it is); its row id."""

@@ -141,7 +141,7 @@ def test_file_outbox_uses_wal_and_marks_interrupted_rows_failed(tmp_path: Path) 
     row = record(outbox)
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert outbox.mark_interrupted(older_than_seconds=-1) == 1
+    assert outbox.recover(legacy_after_seconds=-1) == 1
     assert outbox.get("", row).values["status"] == FAILED  # type: ignore[union-attr]
     assert "interrupted" in outbox.get("", row).values["error"]  # type: ignore[union-attr]
 
