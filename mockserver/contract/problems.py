@@ -121,7 +121,9 @@ def is_control(path: str) -> bool:
     return path.startswith(CONTROL_PREFIX)
 
 
-BACKEND_UNAVAILABLE = "The service is temporarily unavailable (its database cannot be reached); try again shortly."
+BACKEND_UNAVAILABLE = (
+    "The service is temporarily unavailable (a backend it needs cannot be reached); try again shortly."
+)
 
 
 def _gws_code(status: int, kind: str) -> int:
@@ -232,8 +234,9 @@ def _describe(
             return 405, message, message, "invalid", None, 2
         return exc.status_code, str(exc.detail), str(exc.detail), "invalid", None, None
     if isinstance(exc, ConnectionError):
-        # A backend the server needs (its store's database) cannot be reached: a passing condition, not a bug, so
-        # no traceback; the vendors answer a failing database with their ordinary server error.
+        # A backend the server needs cannot be reached (its store's database; anything else that raises a
+        # ConnectionError past its own handling): a passing condition, not a bug, so no traceback; the vendors
+        # answer a failing database with their ordinary server error.
         logger.warning("%s %s: %s", method, path, exc)
         return 500, BACKEND_UNAVAILABLE, None, "invalid", "SoException", 4
     logger.error("unhandled error while serving %s", path, exc_info=exc)

@@ -112,7 +112,7 @@ def test_mockserver_url_runs_the_suite_against_a_server_already_serving(pytester
 
 @pytest.mark.parametrize("kind", ["postgresql", "sqlite"])
 def test_mockserver_store_lets_two_test_sessions_share_one_outbox(
-    pytester: pytest.Pytester, request: pytest.FixtureRequest, kind: str
+    pytester: pytest.Pytester, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
     """A CI fleet pointing `mockserver_store` at one database: a mail one session's mock accepted is seen by the
     mock of another session."""
@@ -135,7 +135,9 @@ def test_mockserver_store_lets_two_test_sessions_share_one_outbox(
             assert seen["recipients"] == ["kari@fjordtech.no"]
         """
     )
-    second = pytester.runpytest_subprocess("-q", f"--mockserver-store={store}")
+    # The second session names the store through the environment twin instead of the option.
+    monkeypatch.setenv("MOCKSERVER_STORE", store)
+    second = pytester.runpytest_subprocess("-q")
     second.assert_outcomes(passed=1)
 
 
