@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import random
+import secrets
 from asyncio import sleep
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
@@ -73,6 +74,8 @@ class Call:
     include_offset: bool = True
     offset_colon: bool = True
     controls: controls.Controls = field(default_factory=controls.Controls)
+    # The request was longer than a piece of the answer, so the answer may echo a string that long (an attachment).
+    large: bool = False
 
     @functools.cached_property
     def headers(self) -> Headers:
@@ -132,28 +135,97 @@ class Call:
             schema, root = described if described else ({}, "Result")
             content = self.runtime.xml.write(projected, schema, root, self.render_leaf)
         else:
+            if self.large:
+                pieces = self._json_pieces(projected)
+                if pieces is not None:
+                    self.scope.pop(BODY_KEY, None)
+                    return PiecewiseResponse(pieces, status, headers, f"{media_type}; charset=utf-8")
             content = orjson.dumps(projected, default=self.render_leaf, option=orjson.OPT_PASSTHROUGH_DATACLASS)
         # The answer is written: the request's decoded body (an echoed attachment, say) need not outlive it.
         self.scope.pop(BODY_KEY, None)
-        answer = PiecewiseResponse if len(content) > PiecewiseResponse.PIECE else Response
-        return answer(content, status_code=status, headers=headers, media_type=f"{media_type}; charset=utf-8")
+        media = f"{media_type}; charset=utf-8"
+        if len(content) > PiecewiseResponse.PIECE:
+            return PiecewiseResponse([content], status, headers, media)
+        return Response(content, status_code=status, headers=headers, media_type=media)
+
+    def _json_pieces(self, data: Any) -> list[bytes | str] | None:
+        """The JSON answer with its long strings (an echoed attachment's base64) left out of the serialised
+        bytes: each stands in the list as itself, to be escaped a piece at a time as it is sent, so the answer
+        holds no second copy of it. None when the answer has no string that long."""
+        long: list[str] = []
+        marked = _mark_long(data, long)
+        if not long:
+            return None
+        content = orjson.dumps(marked, default=self.render_leaf, option=orjson.OPT_PASSTHROUGH_DATACLASS)
+        pieces: list[bytes | str] = []
+        start = 0
+        for index, text in enumerate(long):
+            marker = orjson.dumps(_marker(index))[1:-1]  # the quotes stay, around the text
+            at = content.find(marker, start)
+            if at < 0 or content.find(marker, at + 1) >= 0:
+                return None  # cannot happen unless a client guessed this process's token: answer the plain way
+            pieces += [content[start:at], text]
+            start = at + len(marker)
+        pieces.append(content[start:])
+        return pieces
 
 
 class PiecewiseResponse(Response):
     """A large answer sent in pieces: handed to the transport whole, what the socket could not take at once was
     copied into the transport's buffer (a second copy of, say, an echoed attachment); in pieces, the server's
-    flow control waits for the socket instead."""
+    flow control waits for the socket instead.
+
+    A piece is bytes as they are sent, or a string to be written as a JSON string's content, escaped a slice at
+    a time (see `Call._json_pieces`)."""
 
     PIECE = 64 * 1024
 
+    def __init__(self, pieces: list[bytes | str], status: int, headers: dict[str, str], media_type: str) -> None:
+        self.pieces = pieces
+        length = sum(len(p) if isinstance(p, bytes) else sum(map(len, _escaped(p))) for p in pieces)
+        super().__init__(None, status, {**headers, "content-length": str(length)}, media_type)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        body = memoryview(self.body)
-        for start in range(0, len(body), self.PIECE):
-            more = start + self.PIECE < len(body)
-            await send(
-                {"type": "http.response.body", "body": bytes(body[start : start + self.PIECE]), "more_body": more}
-            )
+        for piece in self.pieces:
+            for chunk in _escaped(piece) if isinstance(piece, str) else _slices(piece):
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _slices(data: bytes) -> Iterator[bytes]:
+    view = memoryview(data)
+    for start in range(0, len(data), PiecewiseResponse.PIECE):
+        yield bytes(view[start : start + PiecewiseResponse.PIECE])
+
+
+def _escaped(text: str) -> Iterator[bytes]:
+    """A string's JSON form without its quotes, a slice at a time (a slice of a `str` never splits a character)."""
+    for start in range(0, len(text), PiecewiseResponse.PIECE):
+        yield orjson.dumps(text[start : start + PiecewiseResponse.PIECE])[1:-1]
+
+
+# Stands in for a long string while the rest of an answer is serialised: random per process, and checked to occur
+# exactly once, so no client text can be taken for it.
+_MARKER = f"\x00mockserver-long-{secrets.token_hex(8)}-"
+
+
+def _marker(index: int) -> str:
+    return f"{_MARKER}{index}\x00"
+
+
+def _mark_long(data: Any, found: list[str]) -> Any:
+    """`data` with each string longer than a piece replaced by a marker, the strings collected in `found`."""
+    if isinstance(data, str):
+        if len(data) > PiecewiseResponse.PIECE:
+            found.append(data)
+            return _marker(len(found) - 1)
+        return data
+    if isinstance(data, dict):
+        return {key: _mark_long(value, found) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_mark_long(value, found) for value in data]
+    return data
 
 
 async def begin(offered: Sequence[str] | None) -> Call:
@@ -192,7 +264,7 @@ async def begin(offered: Sequence[str] | None) -> Call:
             scope.get(RAW_BODY_KEY, b""),
         )
     # The request's bytes are read: the decoded body is all the handler needs (and an attachment can be megabytes).
-    scope.pop(RAW_BODY_KEY, None)
+    raw = scope.pop(RAW_BODY_KEY, None)
     user = cx.context.get("user")
     call = Call(
         runtime=runtime,
@@ -209,6 +281,7 @@ async def begin(offered: Sequence[str] | None) -> Call:
         include_offset=include_offset,
         offset_colon=offset_colon,
         controls=wanted,
+        large=raw is not None and len(raw) > PiecewiseResponse.PIECE,
     )
     side = random.Random(seed ^ SIDE_STREAM)
     latency = wanted.delay or runtime.latency

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
 from defusedxml import ElementTree
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from mockserver import call as calls
@@ -246,3 +250,79 @@ def test_render_leaf_refuses_what_is_not_a_date() -> None:
 def test_moment_is_the_frozen_time_in_the_responses_zone() -> None:
     assert make_call().moment.isoformat() == "2025-05-13T10:24:31+02:00"
     assert make_call(zone=UTC).moment.isoformat() == "2025-05-13T08:24:31+00:00"
+
+
+# -- long answers -------------------------------------------------------------------------------------------------
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+
+
+@dataclass(frozen=True)
+class _Long:
+    """A string longer than a piece, drawn as its short spelling (a 64 kB example has an unreadable repr)."""
+
+    spelling: str
+
+    def text(self) -> str:
+        return self.spelling * (calls.PiecewiseResponse.PIECE // len(self.spelling) + 1)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | _TEXT | st.builds(_Long, _TEXT.filter(bool)),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4),
+    max_leaves=8,
+)
+
+
+def _expanded(data: Any) -> Any:
+    if isinstance(data, _Long):
+        return data.text()
+    if isinstance(data, dict):
+        return {key: _expanded(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_expanded(value) for value in data]
+    return data
+
+
+def _sent(response: Any) -> bytes:
+    sent: list[bytes] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            sent.append(message["body"])
+
+    asyncio.run(response({"type": "http"}, receive, send))
+    return b"".join(sent)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_JSON)
+def test_a_long_answer_is_sent_in_pieces_as_the_bytes_orjson_writes(drawn: Any) -> None:
+    """Long strings are left out of the serialised answer and escaped piece by piece while it is sent; what
+    the client gets must be exactly the one-shot serialisation, with a Content-Length that says so."""
+    data = _expanded(drawn)
+    expected = orjson.dumps(data)
+    response = make_call(large=True).respond(data)
+    body = _sent(response) if isinstance(response, calls.PiecewiseResponse) else response.body
+    assert body == expected
+    assert int(response.headers["content-length"]) == len(expected)
+
+
+def test_a_long_string_is_not_copied_into_the_answer() -> None:
+    stream = "QUJD" * 50_000  # an echoed attachment's base64
+    response = make_call(large=True).respond([{"Attachments": [{"Stream": stream}, {"Stream": stream + "RA=="}]}])
+    assert isinstance(response, calls.PiecewiseResponse)
+    assert [p for p in response.pieces if isinstance(p, str)] == [stream, stream + "RA=="]
+    assert all(len(p) < 200 for p in response.pieces if isinstance(p, bytes))
+    assert orjson.loads(_sent(response)) == [{"Attachments": [{"Stream": stream}, {"Stream": stream + "RA=="}]}]
+
+
+def test_a_small_request_answers_in_one_piece_even_when_long() -> None:
+    # Only a request long enough to carry a long string can have one echoed: the others skip the search.
+    response = make_call().respond({"Items": ["x" * 100] * 1000})
+    assert isinstance(response, calls.PiecewiseResponse) and response.pieces == [
+        orjson.dumps({"Items": ["x" * 100] * 1000})
+    ]

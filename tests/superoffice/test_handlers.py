@@ -161,6 +161,23 @@ def test_save_to_mail_server_assigns_ids_and_folder(client: TestClient) -> None:
     assert kept.json()["FolderName"] == "Arkiv"
 
 
+def test_a_large_attachment_is_echoed_exactly_in_a_pieced_answer(client: TestClient) -> None:
+    """The answer leaves the echoed `Stream`s out of its serialised bytes and escapes them as it sends
+    (`Call._json_pieces`): two of them, one wrapped in CRLF lines that JSON must escape, come back as sent."""
+    blob = bytes(range(256)) * 600
+    wrapped = base64.encodebytes(blob).decode().replace("\n", "\r\n")
+    plain = base64.b64encode(blob[::-1]).decode()
+    files = [{"Filename": "a.bin", "Stream": wrapped}, {"Filename": "b.bin", "Stream": plain}]
+    for path, body in ((SEND, {"Emails": [mail(Attachments=files)]}), (SAVE, {"Email": mail(Attachments=files)})):
+        response = client.post(path, json=body, headers=AUTH)
+        assert response.status_code == 200, response.text
+        assert int(response.headers["content-length"]) == len(response.content)
+        answer = response.json()
+        out = answer[0] if isinstance(answer, list) else answer
+        assert [a["Stream"] for a in out["Attachments"]] == [wrapped, plain]
+        assert [a["Size"] for a in out["Attachments"]] == [len(blob), len(blob)]
+
+
 @pytest.mark.parametrize("given", ["<møte@x.no>", '<a"b,c(d)@x.no>', "<a@b@c>", "<.a@b>"])
 def test_save_to_mail_server_replaces_a_message_id_no_reader_would_take_back(client: TestClient, given: str) -> None:
     """A non-ASCII one was a 500 (the stdlib cannot write it); the others read back as something else."""
