@@ -236,20 +236,22 @@ async def begin(offered: Sequence[str] | None) -> Call:
     """
     scope: Scope = cx.scope
     runtime: Runtime = scope[RUNTIME_KEY]
-    headers = Headers(scope=scope)
+    headers = _call_headers(scope)
     query = scope.get("query_string", b"").decode("latin-1")
     operation_id = str(cx.operation.operation_id)
-    wanted = controls.read(headers.getlist("prefer"), query)
+    wanted = controls.read(headers.get("prefer", []), query)
+    accept = _first(headers, "accept")
     media_type = None
     if offered is not None:
-        media_type = negotiate(headers.get("accept"), offered)
+        media_type = negotiate(accept, offered)
         if media_type is None:
-            raise problems.not_acceptable(headers.get("accept"), list(offered))
-    texts = locales.choose(headers.get("accept-language"), headers.get("so-language"), headers.get("so-culture"))
+            raise problems.not_acceptable(accept, list(offered))
+    texts = _texts(_first(headers, "accept-language"), _first(headers, "so-language"), _first(headers, "so-culture"))
     zone, include_offset, offset_colon = None, True, True
-    if headers.get("so-timezone"):
+    so_timezone = _first(headers, "so-timezone")
+    if so_timezone:
         try:
-            requested = timezones.parse(headers["so-timezone"], runtime.iana_zones)
+            requested = timezones.parse(so_timezone, runtime.iana_zones)
         except ValueError as exc:
             raise problems.bad_request(f"SO-TimeZone: {exc}") from None
         zone, include_offset, offset_colon = requested.zone, requested.include_offset, False
@@ -260,7 +262,7 @@ async def begin(offered: Sequence[str] | None) -> Call:
             operation_id,
             scope.get("path", ""),
             seed_query(query),
-            [(name, headers[name]) for name in SEED_HEADERS if name in headers],
+            [(name, headers[name][0]) for name in SEED_HEADERS if name in headers],
             scope.get(RAW_BODY_KEY, b""),
         )
     # The request's bytes are read: the decoded body is all the handler needs (and an attachment can be megabytes).
@@ -283,15 +285,45 @@ async def begin(offered: Sequence[str] | None) -> Call:
         controls=wanted,
         large=raw is not None and len(raw) > PiecewiseResponse.PIECE,
     )
-    side = random.Random(seed ^ SIDE_STREAM)
     latency = wanted.delay or runtime.latency
+    # Seeding a generator costs microseconds; most requests draw neither a latency nor chaos.
+    side = random.Random(seed ^ SIDE_STREAM) if latency is not None or runtime.chaos else None
     if latency is not None:
+        assert side is not None
         await sleep(latency.sample(side) / 1000)
     _apply_controls(call, side)
     return call
 
 
-def _apply_controls(call: Call, side: random.Random) -> None:
+# The headers `begin` reads, gathered in one pass (Starlette's `Headers` scans them all for each name it is asked).
+_CALL_HEADERS = frozenset(name.encode("latin-1") for name in ("prefer", "accept", *SEED_HEADERS))
+
+
+def _call_headers(scope: Scope) -> dict[str, list[str]]:
+    """The values of each header `begin` reads, in order (names as ASGI gives them: lower case)."""
+    found: dict[str, list[str]] = {}
+    for name, value in scope["headers"]:
+        if name in _CALL_HEADERS:
+            found.setdefault(name.decode("latin-1"), []).append(value.decode("latin-1"))
+    return found
+
+
+_choose = functools.lru_cache(maxsize=256)(locales.choose)
+
+
+def _texts(accept_language: str | None, so_language: str | None, so_culture: str | None) -> locales.Texts:
+    """The request's language (remembered for the few header values clients send, not for any text)."""
+    if max(len(accept_language or ""), len(so_language or ""), len(so_culture or "")) <= 100:
+        return _choose(accept_language, so_language, so_culture)
+    return locales.choose(accept_language, so_language, so_culture)
+
+
+def _first(headers: dict[str, list[str]], name: str) -> str | None:
+    values = headers.get(name)
+    return values[0] if values else None
+
+
+def _apply_controls(call: Call, side: random.Random | None) -> None:
     """Raise the canned response the controls ask for; return when the handler should answer normally."""
     wanted = call.controls
     documented = spec.responses(call.operation_id)
@@ -301,7 +333,7 @@ def _apply_controls(call: Call, side: random.Random) -> None:
         raise problems.bad_request(
             f"Prefer: code={status} is not a documented status of {call.operation_id} (documented: {codes})"
         )
-    if status is None:
+    if status is None and side is not None:
         status = controls.chaos_status(call.runtime.chaos, call.operation_id, documented, side)
     success = status is None or 200 <= status < 300
     if success and wanted.example is None and wanted.dynamic:
@@ -333,11 +365,15 @@ def _apply_controls(call: Call, side: random.Random) -> None:
 
 def seed_query(query: str) -> bytes:
     """The query as far as it changes the data: `$select` and mock controls only change the view."""
+    if not query:
+        return b""
     kept = sorted((k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in VIEW_PARAMETERS)
     return urlencode(kept).encode()
 
 
 def _query_value(query: str, name: str) -> str | None:
+    if not query:
+        return None
     for key, value in parse_qsl(query, keep_blank_values=True):
         if key == name:
             return value

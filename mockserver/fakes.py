@@ -49,23 +49,51 @@ class FakerPool:
 
     def seeded(self, seed: int, locale: str = DEFAULT_LOCALE) -> Faker:
         faker = self.get(locale)
+        # A random source of its own: the one it has may be a `Gen.lazy`'s, which seeding would disturb.
+        faker.random = random.Random()
         faker.seed_instance(seed)
         return faker
 
 
 class Gen:
-    """The generator for one response: a seeded Faker and its random source.
+    """The generator for one response: its random source, and a Faker drawing from the same source.
 
-    Handlers run on the event loop without awaiting while they generate, so one reseeded Faker per locale
-    is never shared by two requests at once.
+    Handlers run on the event loop without awaiting while they generate, so one Faker per locale is never
+    shared by two requests at once.
     """
 
     def __init__(self, faker: Faker, seed: int, texts: Texts = NO_LANGUAGE) -> None:
-        self.faker = faker
+        """A generator over a Faker already seeded with `seed`."""
+        self._faker: Faker | None = faker
+        self._pool: FakerPool | None = None
         self.seed = seed
         self.texts = texts
         self.rng: random.Random = faker.random
         self._read_only: dict[str, Any] | None = None
+
+    @classmethod
+    def lazy(cls, pool: FakerPool, seed: int, texts: Texts = NO_LANGUAGE) -> Gen:
+        """The same generator as over `pool.seeded(seed, …)`, with the Faker taken from the pool only when a
+        handler asks for it: most answers draw from `rng` alone, and reseeding a Faker (every one of its
+        generators) was a tenth of a small request's handler. The draws are the same: `seed_instance` seeds a
+        `random.Random` just as this one is seeded, and the Faker is given this very object to draw from."""
+        gen = cls.__new__(cls)
+        gen._faker = None
+        gen._pool = pool
+        gen.seed = seed
+        gen.texts = texts
+        gen.rng = random.Random(seed)
+        gen._read_only = None
+        return gen
+
+    @property
+    def faker(self) -> Faker:
+        if self._faker is None:
+            assert self._pool is not None
+            faker = self._pool.get(self.texts.faker_locale)
+            faker.random = self.rng
+            self._faker = faker
+        return self._faker
 
     def message_id(self, domain: str) -> str:
         return f"<{uuid.UUID(int=self.rng.getrandbits(128), version=4)}@{domain}>"

@@ -66,7 +66,7 @@ class Runtime:
         return rules
 
     def gen(self, seed: int, texts: Texts = NO_LANGUAGE) -> Gen:
-        return Gen(self.fakers.seeded(seed, texts.faker_locale), seed, texts)
+        return Gen.lazy(self.fakers, seed, texts)
 
     def now(self, gen: Gen) -> DotNetDateTime:
         """The current instant; frozen (with a request-seeded fraction) when the server runs with a seed."""

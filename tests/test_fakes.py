@@ -8,6 +8,9 @@ import subprocess
 import sys
 from datetime import datetime
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from mockserver.contract import spec
 from mockserver.fakes import FakerPool, Gen, stable_int
 from mockserver.formats import locales
@@ -77,3 +80,33 @@ def test_the_same_seed_draws_the_same_rights_in_a_fresh_process_too() -> None:
 def test_stable_int_is_stable_and_bounded() -> None:
     assert stable_int("a", 1) == stable_int("a", 1) != stable_int("a", 2)
     assert 0 <= stable_int("x", bits=17) < 2**17
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(0, 2**53 - 1),
+    st.sampled_from([locales.NO_LANGUAGE, locales.choose("nb", None, None), locales.choose("sv-SE", None, None)]),
+    st.lists(st.sampled_from(["message_id", "server_id", "item_id", "rights", "catch_phrase", "ticks"]), max_size=12),
+)
+def test_a_lazy_generator_draws_what_the_faker_seeded_one_draws(
+    seed: int, texts: locales.Texts, calls: list[str]
+) -> None:
+    """`Gen.lazy` takes its Faker from the pool only when asked; whatever is drawn, in whatever order, from
+    the random source and from Faker alike, must be what the generator over a Faker seeded with the same seed
+    draws (Faker's own `seed_instance` is the reference). The lazy pool is shared, as in the app."""
+    pool = FakerPool()
+    pool.get(texts.faker_locale).random.random()  # a pool faker that has drawn before
+    Gen.lazy(pool, seed ^ 1, texts).catch_phrase()  # and that another generator has drawn through
+
+    def draw(g: Gen, name: str) -> object:
+        if name == "message_id":
+            return g.message_id("x.no")
+        if name == "rights":
+            return g.rights("EMailEntity", datetime(2025, 5, 13, 10, 24))
+        if name == "ticks":
+            return g.fraction_ticks()
+        return getattr(g, name)()
+
+    reference = Gen(FakerPool().seeded(seed, texts.faker_locale), seed, texts)
+    lazy = Gen.lazy(pool, seed, texts)
+    assert [draw(lazy, name) for name in calls] == [draw(reference, name) for name in calls]
