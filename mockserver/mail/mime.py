@@ -114,7 +114,27 @@ def _address(name: object, addr: object) -> Address | None:
         local = _NOT_LOCAL.sub("_", local).strip(".").replace("..", "._").replace("=?", "=_") or "_"
     if domain and not _HOST.fullmatch(domain):
         domain = re.sub(r"[^A-Za-z0-9.-]", "-", domain).strip(".").replace("..", ".-") or "-"
-    return Address(display_name=display, username=local, domain=domain)
+    return Mailbox(display_name=display, username=local, domain=domain)
+
+
+class Mailbox(Address):
+    """An Address with what the writer asks of every one, every time, worked out once: the addresses of a
+    request are cached and shared (`_known_address`), and Address reads each part through a property."""
+
+    def __init__(self, display_name: str, username: str, domain: str) -> None:
+        super().__init__(display_name=display_name, username=username, domain=domain)
+        # (display name, addr-spec) as the writer spells a mailbox; `addr_spec` would quote an odd local part.
+        self.pair = (display_name, f"{username}@{domain}" if domain else username)
+        self.ascii = username.isascii() and domain.isascii()
+
+    @functools.cached_property
+    def spelled(self) -> str:
+        """How the outbox lists it (`_spelled`)."""
+        return _spelled(self)
+
+
+def _ascii(found: Address) -> bool:
+    return found.ascii if isinstance(found, Mailbox) else found.username.isascii() and found.domain.isascii()
 
 
 # Headers set without address parsing, for the rare values CPython's address parser cannot take back.
@@ -126,7 +146,7 @@ def policy_for(addresses: Iterable[Address]) -> Policy:
 
     An encoded word is not allowed inside an address, and CPython folds such headers into broken lines.
     """
-    if all(a.username.isascii() and a.domain.isascii() for a in addresses):
+    if all(map(_ascii, addresses)):
         return policy.SMTP
     return policy.SMTPUTF8
 
@@ -263,7 +283,14 @@ class Draft:
 
 def _listed(found: Sequence[Address]) -> str | None:
     return (
-        header_text(", ".join(_spelled_parts(a.display_name, a.username, a.domain) for a in found)) if found else None
+        header_text(
+            ", ".join(
+                a.spelled if isinstance(a, Mailbox) else _spelled_parts(a.display_name, a.username, a.domain)
+                for a in found
+            )
+        )
+        if found
+        else None
     )
 
 

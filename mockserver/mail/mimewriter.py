@@ -28,7 +28,16 @@ from email import quoprimime
 from email.headerregistry import Address
 from email.utils import format_datetime
 
-from mockserver.mail.mime import _IMPORTANCE, _X_PRIORITY, MSG_ID, Attachment, Draft, Written, reference_message
+from mockserver.mail.mime import (
+    _IMPORTANCE,
+    _X_PRIORITY,
+    MSG_ID,
+    Attachment,
+    Draft,
+    Mailbox,
+    Written,
+    reference_message,
+)
 
 LINE = 78  # policy.SMTP.max_line_length: lines are folded to this where they can be
 MAX_LINE = 998  # RFC 5322 §2.1.1: never longer
@@ -226,7 +235,10 @@ def _unstructured(name: str, value: str, utf8: bool = False, strict: bool = True
 
 def _address_header(name: str, addresses: Sequence[Address], utf8: bool = False, strict: bool = True) -> str:
     # mime.address() leaves only dot-atom local parts, which need no quoting.
-    mailboxes = tuple((a.display_name, f"{a.username}@{a.domain}" if a.domain else a.username) for a in addresses)
+    mailboxes = tuple(
+        a.pair if isinstance(a, Mailbox) else (a.display_name, f"{a.username}@{a.domain}" if a.domain else a.username)
+        for a in addresses
+    )
     return _address_line(name, mailboxes, utf8, strict)
 
 
