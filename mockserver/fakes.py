@@ -50,7 +50,7 @@ class FakerPool:
     def seeded(self, seed: int, locale: str = DEFAULT_LOCALE) -> Faker:
         faker = self.get(locale)
         # A random source of its own: the one it has may be a `Gen.lazy`'s, which seeding would disturb.
-        faker.random = random.Random()
+        faker.random = random.Random()  # type: ignore[attr-defined]  # proxy.py has the setter, proxy.pyi not
         faker.seed_instance(seed)
         return faker
 
@@ -91,7 +91,7 @@ class Gen:
         if self._faker is None:
             assert self._pool is not None
             faker = self._pool.get(self.texts.faker_locale)
-            faker.random = self.rng
+            faker.random = self.rng  # type: ignore[attr-defined]  # (as in FakerPool.seeded)
             self._faker = faker
         return self._faker
 
