@@ -326,3 +326,14 @@ def test_a_small_request_answers_in_one_piece_even_when_long() -> None:
     assert isinstance(response, calls.PiecewiseResponse) and response.pieces == [
         orjson.dumps({"Items": ["x" * 100] * 1000})
     ]
+
+
+def test_only_a_request_with_a_long_run_between_quotes_may_hold_a_long_string() -> None:
+    piece = calls.PiecewiseResponse.PIECE
+    assert calls.may_hold_long_string(orjson.dumps({"Stream": "A" * (piece + 1)}))
+    assert not calls.may_hold_long_string(orjson.dumps({"Stream": "A" * piece}))  # as long as a piece: not longer
+    assert calls.may_hold_long_string(orjson.dumps([{"Subject": "x" * 10}] * 100 + [{"Stream": "QUJD" * piece}]))
+    # A megabyte of short strings, whatever their lengths up to a piece: nothing to look for.
+    assert not calls.may_hold_long_string(orjson.dumps([{"Subject": "Hei " * n} for n in range(0, 16000, 400)]))
+    assert not calls.may_hold_long_string(orjson.dumps(["x" * (piece - 2)] * 20))
+    assert not calls.may_hold_long_string(b"")
