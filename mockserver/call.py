@@ -287,6 +287,8 @@ async def begin(offered: Sequence[str] | None) -> Call:
     )
     latency = wanted.delay or runtime.latency
     # Seeding a generator costs microseconds; most requests draw neither a latency nor chaos.
+    # What `namespace` would read from the headers again (a Headers object built for one value).
+    call.__dict__["namespace"] = (_first(headers, NAMESPACE_HEADER) or "").strip()[:200]
     side = random.Random(seed ^ SIDE_STREAM) if latency is not None or runtime.chaos else None
     if latency is not None:
         assert side is not None
@@ -313,7 +315,7 @@ def may_hold_long_string(raw: bytes | bytearray) -> bool:
 
 
 # The headers `begin` reads, gathered in one pass (Starlette's `Headers` scans them all for each name it is asked).
-_CALL_HEADERS = frozenset(name.encode("latin-1") for name in ("prefer", "accept", *SEED_HEADERS))
+_CALL_HEADERS = frozenset(name.encode("latin-1") for name in ("prefer", "accept", NAMESPACE_HEADER, *SEED_HEADERS))
 
 
 def _call_headers(scope: Scope) -> dict[str, list[str]]:
