@@ -14,6 +14,7 @@ from connexion.json_schema import resolve_refs
 from starlette.testclient import TestClient
 
 from mockserver import create_app, lean
+from mockserver.contract import bodies
 from tests.conftest import AUTH, GWS_SEND, RELAY, SAVE, SEND, mock_settings
 
 PDF = base64.b64encode(b"%PDF-1.4 rapport").decode()
@@ -40,6 +41,9 @@ REQUESTS: list[tuple[str, str, dict[str, str], Any]] = [
     ("POST", SEND, {"Content-Type": "application/json"}, {"Emails": []}),
     ("POST", SEND, {**JSON, "Authorization": "Basic bm9jb2xvbg=="}, {"Emails": []}),
     ("POST", SEND, {**JSON, "SO-TimeZone": "Nowhere/Else"}, {"Emails": []}),
+    ("POST", SEND, {**JSON, "Accept-Language": "nb-NO, en;q=0.5", "SO-Culture": "nb-NO"}, {"Emails": [MAIL]}),
+    ("POST", SEND, {**JSON, "so-language": "x" * 300}, {"Emails": []}),
+    ("POST", SEND + "?unknown=1", JSON, {"Emails": []}),
     ("POST", SEND, {**JSON, "Accept": "image/png"}, {"Emails": []}),
     ("GET", SEND, AUTH, None),
     ("POST", SAVE, JSON, {"Email": {**MAIL, "IsSent": False}}),
@@ -102,3 +106,35 @@ def test_every_kind_of_request_gets_the_same_answer_on_both_stacks(clients: tupl
             assert got == expected, (method, path, headers)
         statuses.add(got[0])
     assert statuses >= {200, 204, 307, 400, 401, 404, 405, 406, 415}  # the list reaches every layer
+
+
+def test_the_parameter_check_is_skipped_only_where_it_has_nothing_to_refuse(
+    clients: tuple[TestClient, TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lean stack skips the check for a request with no query and none of the operation's header
+    parameters; any of those, or an operation with a path parameter, still goes through it."""
+    checked: list[str] = []
+    validate = bodies.ContractParameterValidator.validate
+
+    def spy(self: bodies.ContractParameterValidator, scope: dict[str, Any]) -> None:
+        checked.append(scope["path"])
+        validate(self, scope)
+
+    monkeypatch.setattr(bodies.ContractParameterValidator, "validate", spy)
+    fast, _ = clients
+    cases = [
+        (SEND, JSON, False),
+        (SEND, {**JSON, "X-Something-Else": "1"}, False),
+        (SEND, {**JSON, "SO-TimeZone": "Europe/Oslo"}, True),
+        (SEND + "?$select=Subject", JSON, True),
+        (GWS_SEND, JSON, True),  # {id} in the path
+    ]
+    for path, headers, expected in cases:
+        checked.clear()
+        body = (
+            {"operationName": "Send", "email": {"to": ["a@b.no"], "from": "a@b.no"}}
+            if path == GWS_SEND
+            else {"Emails": []}
+        )
+        fast.post(path, json=body, headers=headers)
+        assert bool(checked) is expected, (path, headers)
