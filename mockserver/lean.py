@@ -11,6 +11,7 @@ list and a middleware's `api_cls`), keep what does not change between requests i
   inspecting the handler's signature three times per request;
 * `SwaggerUIMiddleware` sent every request through a router of its own routes before handing it on;
 * the security handlers inspected each credential function's signature on every request;
+* finding the Content-Type decoded every header name and built a typing Union, then split the value again;
 * the parameter check built Connexion's request and looked every header parameter up, also for a request that
   sends none of them and no query (nothing the check could refuse);
 * the parameter decorator prepared every argument the operation defines (query defaults, body, form files)
@@ -118,6 +119,26 @@ class LeanRequestValidationOperation(RequestValidationOperation):
         ):
             return None
         return frozenset(p["name"].lower().encode("latin-1") for p in by_kind.get("header", ()))
+
+    @functools.cached_property
+    def _content_types(self) -> dict[str | None, tuple[str, str]]:
+        return {}
+
+    def extract_content_type(self, headers: list[tuple[bytes, bytes]]) -> tuple[str, str]:
+        """Connexion's (mime type, encoding) of the request, remembered per Content-Type value: Connexion decodes
+        every header name and builds a typing Union to find it, then splits it, on every request."""
+        content_type = None
+        for name, value in headers:
+            if name.lower() == b"content-type":  # the last one, as Connexion's loop leaves it
+                content_type = value.decode("latin-1")
+        found = self._content_types.get(content_type)
+        if found is None:
+            found = super().extract_content_type(
+                [(b"content-type", content_type.encode("latin-1"))] if content_type is not None else []
+            )
+            if len(self._content_types) < 64 and len(content_type or "") <= 200:  # a client's text: keep a few
+                self._content_types[content_type] = found
+        return found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = self._parameter_headers
