@@ -285,10 +285,10 @@ async def begin(offered: Sequence[str] | None) -> Call:
         controls=wanted,
         large=raw is not None and may_hold_long_string(raw),
     )
-    latency = wanted.delay or runtime.latency
-    # Seeding a generator costs microseconds; most requests draw neither a latency nor chaos.
     # What `namespace` would read from the headers again (a Headers object built for one value).
     call.__dict__["namespace"] = (_first(headers, NAMESPACE_HEADER) or "").strip()[:200]
+    latency = wanted.delay or runtime.latency
+    # Seeding a generator costs microseconds; most requests draw neither a latency nor chaos.
     side = random.Random(seed ^ SIDE_STREAM) if latency is not None or runtime.chaos else None
     if latency is not None:
         assert side is not None

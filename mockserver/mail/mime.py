@@ -133,8 +133,9 @@ class Mailbox(Address):
         return _spelled(self)
 
 
-def _ascii(found: Address) -> bool:
-    return found.ascii if isinstance(found, Mailbox) else found.username.isascii() and found.domain.isascii()
+def mailbox(found: Address) -> Mailbox:
+    """`found` as a Mailbox: drafts made from requests hold them already (`_address`), others are wrapped."""
+    return found if isinstance(found, Mailbox) else Mailbox(found.display_name, found.username, found.domain)
 
 
 # Headers set without address parsing, for the rare values CPython's address parser cannot take back.
@@ -146,7 +147,7 @@ def policy_for(addresses: Iterable[Address]) -> Policy:
 
     An encoded word is not allowed inside an address, and CPython folds such headers into broken lines.
     """
-    if all(map(_ascii, addresses)):
+    if all(mailbox(a).ascii for a in addresses):
         return policy.SMTP
     return policy.SMTPUTF8
 
@@ -282,21 +283,7 @@ class Draft:
 
 
 def _listed(found: Sequence[Address]) -> str | None:
-    return (
-        header_text(
-            ", ".join(
-                a.spelled if isinstance(a, Mailbox) else _spelled_parts(a.display_name, a.username, a.domain)
-                for a in found
-            )
-        )
-        if found
-        else None
-    )
-
-
-@functools.lru_cache(maxsize=4096)
-def _spelled_parts(display_name: str, username: str, domain: str) -> str:
-    return _spelled(Address(display_name=display_name, username=username, domain=domain))
+    return header_text(", ".join(mailbox(a).spelled for a in found)) if found else None
 
 
 def draft_from_entity(entity: Mapping[str, Any], *, message_id: str, date: datetime) -> Draft:

@@ -34,8 +34,8 @@ from mockserver.mail.mime import (
     MSG_ID,
     Attachment,
     Draft,
-    Mailbox,
     Written,
+    mailbox,
     reference_message,
 )
 
@@ -235,10 +235,7 @@ def _unstructured(name: str, value: str, utf8: bool = False, strict: bool = True
 
 def _address_header(name: str, addresses: Sequence[Address], utf8: bool = False, strict: bool = True) -> str:
     # mime.address() leaves only dot-atom local parts, which need no quoting.
-    mailboxes = tuple(
-        a.pair if isinstance(a, Mailbox) else (a.display_name, f"{a.username}@{a.domain}" if a.domain else a.username)
-        for a in addresses
-    )
+    mailboxes = tuple(mailbox(a).pair for a in addresses)
     return _address_line(name, mailboxes, utf8, strict)
 
 

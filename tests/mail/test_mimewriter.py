@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import re
 import sys
 from datetime import UTC, datetime, timedelta, timezone
 from email import policy
+from email.headerregistry import Address
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import format_datetime
@@ -287,6 +289,21 @@ def test_the_same_draft_writes_the_same_bytes() -> None:
     entity = {"PlainBody": "a", "HTMLBody": "<p>a</p>", "Attachments": [_file(PNG)]}
     assert mimewriter.write(build(entity)).stored == mimewriter.write(build(entity)).stored
     assert mimewriter.write(build(entity)).stored != mimewriter.write(build(entity, "<other@x.no>")).stored
+
+
+def test_a_draft_of_plain_addresses_is_written_as_one_of_mailboxes() -> None:
+    """Drafts made from requests hold `mime.Mailbox`es (what the writer asks of an address, worked out once); a
+    draft made of plain `Address`es, as a caller of `Draft` may make one, is written to the same bytes."""
+    draft = build({"From": {"Address": "åse@fjordtech.no", "Name": "Åse Ødegård"}, "To": [{"Address": "kari@x.no"}]})
+    assert all(isinstance(a, mime.Mailbox) for _, found in draft.address_headers() for a in found)
+
+    def plain(found: tuple[Address, ...]) -> tuple[Address, ...]:
+        return tuple(Address(a.display_name, a.username, a.domain) for a in found)
+
+    bare = dataclasses.replace(draft, senders=plain(draft.senders), to=plain(draft.to))
+    assert not any(isinstance(a, mime.Mailbox) for a in (*bare.senders, *bare.to))
+    assert mimewriter.write(bare) == mimewriter.write(draft)
+    assert bare.summary() == draft.summary() and bare.needs_utf8 == draft.needs_utf8
 
 
 def test_one_instant_in_two_zones_gives_two_date_headers() -> None:
