@@ -48,6 +48,7 @@ class FakerPool:
         return faker
 
     def seeded(self, seed: int, locale: str = DEFAULT_LOCALE) -> Faker:
+        """The locale's Faker seeded by its own `seed_instance`: what `Gen.lazy` must draw like (serving uses that)."""
         faker = self.get(locale)
         # A random source of its own: the one it has may be a `Gen.lazy`'s, which seeding would disturb.
         faker.random = random.Random()  # type: ignore[attr-defined]  # proxy.py has the setter, proxy.pyi not
@@ -63,13 +64,9 @@ class Gen:
     """
 
     def __init__(self, faker: Faker, seed: int, texts: Texts = NO_LANGUAGE) -> None:
-        """A generator over a Faker already seeded with `seed`."""
-        self._faker: Faker | None = faker
-        self._pool: FakerPool | None = None
-        self.seed = seed
-        self.texts = texts
-        self.rng: random.Random = faker.random
-        self._read_only: dict[str, Any] | None = None
+        """A generator over a Faker already seeded with `seed` (`FakerPool.seeded`): the reference `lazy` is held
+        to, draw for draw, in tests/test_fakes.py."""
+        self._setup(faker.random, seed, texts, faker, None)
 
     @classmethod
     def lazy(cls, pool: FakerPool, seed: int, texts: Texts = NO_LANGUAGE) -> Gen:
@@ -78,13 +75,16 @@ class Gen:
         generators) was a tenth of a small request's handler. The draws are the same: `seed_instance` seeds a
         `random.Random` just as this one is seeded, and the Faker is given this very object to draw from."""
         gen = cls.__new__(cls)
-        gen._faker = None
-        gen._pool = pool
-        gen.seed = seed
-        gen.texts = texts
-        gen.rng = random.Random(seed)
-        gen._read_only = None
+        gen._setup(random.Random(seed), seed, texts, None, pool)
         return gen
+
+    def _setup(self, rng: random.Random, seed: int, texts: Texts, faker: Faker | None, pool: FakerPool | None) -> None:
+        self.rng = rng
+        self.seed = seed
+        self.texts = texts
+        self._faker = faker
+        self._pool = pool
+        self._read_only: dict[str, Any] | None = None
 
     @property
     def faker(self) -> Faker:
