@@ -233,10 +233,11 @@ def _describe(
             message = f"The requested resource does not support http method '{method}'."
             return 405, message, message, "invalid", None, 2
         return exc.status_code, str(exc.detail), str(exc.detail), "invalid", None, None
-    if isinstance(exc, ConnectionError):
-        # A backend the server needs cannot be reached (its store's database; anything else that raises a
-        # ConnectionError past its own handling): a passing condition, not a bug, so no traceback; the vendors
-        # answer a failing database with their ordinary server error.
+    if isinstance(exc, ConnectionError) and getattr(exc, "backend_unavailable", False):
+        # A backend the server needs cannot be reached (the store's database, `StoreUnavailable`; the contract does
+        # not import the mail package, so the error says so itself): a passing condition, not a bug, so no
+        # traceback; the vendors answer a failing database with their ordinary server error. Any other
+        # ConnectionError is a bug like any other.
         logger.warning("%s %s: %s", method, path, exc)
         return 500, BACKEND_UNAVAILABLE, None, "invalid", "SoException", 4
     logger.error("unhandled error while serving %s", path, exc_info=exc)

@@ -207,18 +207,30 @@ class Filters:
         return " AND ".join(clauses), args
 
 
-_INSERT_COLUMNS = (
-    "namespace, operation, message_id, envelope_from, recipients, subject, from_header, to_header, raw, size, "
-    'request, status, note, reference_id, "user", created_at, updated_at, owner'
+# The inserted columns with PostgreSQL's types (its insert unpacks them from one JSON parameter), written once.
+_COLUMN_TYPES: tuple[tuple[str, str], ...] = (
+    ("namespace", "text"),
+    ("operation", "text"),
+    ("message_id", "text"),
+    ("envelope_from", "text"),
+    ("recipients", "text"),
+    ("subject", "text"),
+    ("from_header", "text"),
+    ("to_header", "text"),
+    ("raw", "bytea"),
+    ("size", "bigint"),
+    ("request", "text"),
+    ("status", "text"),
+    ("note", "text"),
+    ("reference_id", "bigint"),
+    ('"user"', "text"),
+    ("created_at", "text"),
+    ("updated_at", "text"),
+    ("owner", "text"),
 )
-_INSERT = f"INSERT INTO mails ({_INSERT_COLUMNS}) VALUES ({', '.join(['?'] * 18)})"
-# The inserted columns with PostgreSQL's types (its insert unpacks them from one JSON parameter).
-_COLUMN_TYPES = tuple(
-    zip(
-        [name.strip() for name in _INSERT_COLUMNS.split(",")],
-        ["text"] * 8 + ["bytea", "bigint", "text", "text", "text", "bigint"] + ["text"] * 4,
-        strict=True,
-    )
+_INSERT = (
+    f"INSERT INTO mails ({', '.join(name for name, _ in _COLUMN_TYPES)}) "
+    f"VALUES ({', '.join('?' for _ in _COLUMN_TYPES)})"
 )
 LARGE_MESSAGE = 256 * 1024  # from this size on, a message is kept in `mail_raw`
 

@@ -46,6 +46,7 @@ class StoreUnavailable(ConnectionError):
     5xx at once; the store reconnects by itself once the database is back."""
 
     headers: ClassVar[dict[str, str]] = {"Retry-After": "1"}  # read by the error renderer
+    backend_unavailable: ClassVar[bool] = True  # what the error renderer answers as a passing outage
 
 
 def is_postgres(url: str) -> bool:
@@ -339,6 +340,7 @@ class PostgresStore(Store):
         self.url = url
         self._errors: tuple[type[BaseException], ...] = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
         self._conflicts = psycopg.errors.TransactionRollback
+        self._literal = psycopg.sql.Literal
         self._origin = secrets.token_hex(6)  # this process, so that it skips the notifications it sent itself
         self._down_until = 0.0
         self._listeners: list[Listener] = []
@@ -369,7 +371,9 @@ class PostgresStore(Store):
                 yield _PgConnection(conn)
         except self._errors as exc:
             if isinstance(exc, self._conflicts):
-                raise  # a deadlock or serialization failure between replicas: the transaction is run again
+                # A deadlock or serialization failure between replicas is no outage: the caller hears of it. A group
+                # commit runs its batch again request by request (`Outbox._run_batch`); elsewhere it fails the request.
+                raise
             self._down_until = time.monotonic() + DOWN_SECONDS
             logger.warning("store %s unavailable: %s", redacted(self.url), str(exc).strip().splitlines()[0])
             raise StoreUnavailable("the store's database is unavailable") from None
@@ -392,9 +396,9 @@ class PostgresStore(Store):
     def notify(self, conn: _PgConnection, topic: str, payload: str = "") -> None:
         if len(payload) > NOTIFY_PAYLOAD_LIMIT:
             payload = "*"  # PostgreSQL refuses a payload of 8,000 bytes or more: "anything of this topic"
-        message = f"{self._origin}|{topic}|{payload}"
-        # A literal (NOTIFY takes no parameters): the origin is hex, topics are words, payloads client ids.
-        conn.notices.append(f"NOTIFY {CHANNEL}, '{message.replace(chr(39), chr(39) * 2)}'")
+        # NOTIFY takes no parameters: the payload goes in as a literal, quoted by psycopg.
+        message = self._literal(f"{self._origin}|{topic}|{payload}").as_string(conn.raw)
+        conn.notices.append(f"NOTIFY {CHANNEL}, {message}")
 
     def listen(self, listener: Listener) -> None:
         self._listeners.append(listener)

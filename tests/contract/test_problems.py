@@ -18,6 +18,7 @@ from starlette.testclient import TestClient
 from mockserver import create_app
 from mockserver.call import CannedResponse
 from mockserver.contract import problems
+from mockserver.mail.store import StoreUnavailable
 from tests.conftest import AUTH, GWS_SEND, SEND, mock_settings
 
 NOTIFY = "/api/v2/notifications"
@@ -255,6 +256,23 @@ def test_an_unexpected_exception_is_a_vendor_500_that_says_nothing_about_it(
     assert b"secret-token" not in body and b"Traceback" not in body and b"KeyError" not in body
     logged = [record.exc_info[1] for record in caplog.records if record.exc_info]
     assert [exc.args for exc in logged if exc is not None] == [(SECRET,)]  # the log has it, the client does not
+
+
+def test_an_unreachable_store_is_a_passing_outage_and_any_other_connection_error_a_bug(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The store says itself that its database is away (`backend_unavailable`): a vendor 500 that says so, with
+    Retry-After and no traceback in the log. A ConnectionError without that mark (a reset socket a handler let
+    through) is an unexpected error like any other."""
+    with caplog.at_level(logging.WARNING, logger="mockserver"):
+        status, body, headers = problems.render(StoreUnavailable("the store's database is unavailable"), path=SEND)
+    assert status == 500 and orjson.loads(body)["ErrorMessage"] == problems.BACKEND_UNAVAILABLE
+    assert headers.get("Retry-After") == "1" and not [r for r in caplog.records if r.exc_info]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="mockserver"):
+        status, body, _ = problems.render(ConnectionResetError(SECRET), path=SEND)
+    assert status == 500 and orjson.loads(body)["ErrorMessage"] == "An internal error occurred."
+    assert [r.exc_info[1].args for r in caplog.records if r.exc_info and r.exc_info[1]] == [(SECRET,)]
 
 
 @pytest.fixture(scope="module")
