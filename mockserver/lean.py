@@ -10,6 +10,10 @@ list and a middleware's `api_cls`), keep what does not change between requests i
 * the async app re-created its handler's decorator chain on every call (`AsyncOperation.fn` is a property),
   inspecting the handler's signature three times per request;
 * `SwaggerUIMiddleware` sent every request through a router of its own routes before handing it on;
+* `RoutingMiddleware` matched every request against Starlette's routers (a regular expression per route tried,
+  a child scope per level), although a method and path are always routed the same way;
+* Starlette's `CORSMiddleware` built two header objects per request to add `Vary: Origin` to the answer of a
+  request that sent no Origin (every client but a browser);
 * the security handlers inspected each credential function's signature on every request;
 * finding the Content-Type decoded every header name and built a typing Union, then split the value again;
 * the parameter check built Connexion's request and looked every header parameter up, also for a request that
@@ -25,6 +29,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import connexion
@@ -35,6 +41,7 @@ from connexion.decorators import StarletteDecorator
 from connexion.decorators.parameter import AsyncParameterDecorator, _get_path_arguments, unwrap_decorators
 from connexion.exceptions import UnsupportedMediaTypeProblem
 from connexion.lifecycle import ConnexionRequest
+from connexion.middleware.abstract import ROUTING_CONTEXT
 from connexion.middleware.context import ContextAPI, ContextMiddleware, ContextOperation
 from connexion.middleware.exceptions import ExceptionMiddleware
 from connexion.middleware.main import ConnexionMiddleware
@@ -43,11 +50,14 @@ from connexion.middleware.request_validation import (
     RequestValidationMiddleware,
     RequestValidationOperation,
 )
+from connexion.middleware.routing import RoutingMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIAPI, SwaggerUIMiddleware
 from connexion.operations import AbstractOperation
 from connexion.security import SECURITY_HANDLERS, AbstractSecurityHandler
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
-from starlette.types import Receive, Scope, Send
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.contract import spec
 
@@ -222,6 +232,104 @@ class LeanSwaggerUIMiddleware(SwaggerUIMiddleware):
         await super().__call__(scope, receive, send)
 
 
+# What Starlette's routers write into the scope they route. A scope that arrives with any of them set was routed by
+# an app around this one (the mock mounted in another Starlette app): it takes Connexion's own way every time.
+_ROUTERS_KEYS = ("router", "route", "endpoint", "path_params", "app_root_path", "route_root_path")
+_ROUTES_KEPT = 512  # paths with an id in them are many; past this many, a new one is routed as Connexion does
+
+
+@dataclass(frozen=True)
+class _Routed:
+    """How Connexion routed one method and path: what its routers set in the scope they were given, and what it
+    added to the copy it handed on."""
+
+    outer: dict[str, Any]
+    outer_path_params: dict[str, Any]
+    path_params: dict[str, Any]
+    routing: dict[str, Any]
+
+
+# While Connexion routes a request the lean middleware may remember: that request's scope (as the routers change
+# it) and its key.
+_routing: ContextVar[tuple[Scope, tuple[str, str, str]] | None] = ContextVar("lean_routing", default=None)
+
+
+class LeanRoutingMiddleware(RoutingMiddleware):
+    """Connexion's routing, run once per method and path: what it decided is replayed for the next request to the
+    same method and path, with the same changes to the same scopes.
+
+    Every `RoutingOperation` hands its request to `_handed_on`, which sees what Connexion's routing did (the
+    routers' changes to the scope they were given, the copy Connexion hands on) and keeps it. A request Starlette's
+    routers answer themselves (a 405, a slash redirect) never gets there and is routed anew each time.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._next = app
+        self._routes: dict[tuple[str, str, str], _Routed] = {}
+        # Connexion gives `app` to every operation it routes to (and to its default for unknown paths).
+        super().__init__(self._handed_on)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or any(key in scope for key in _ROUTERS_KEYS):
+            await super().__call__(scope, receive, send)
+            return
+        key = (scope["method"], scope["path"], scope.get("root_path", ""))
+        routed = self._routes.get(key)
+        if routed is None:
+            token = _routing.set((scope, key))
+            try:
+                await super().__call__(scope, receive, send)
+            finally:
+                _routing.reset(token)
+            return
+        # RoutingMiddleware.__call__ copies the scope before routing; the routers change the original, and
+        # RoutingOperation adds the path parameters and the routing context to the copy.
+        handed_on = dict(scope)
+        scope.update(routed.outer)
+        scope["path_params"] = dict(routed.outer_path_params)
+        handed_on.setdefault("path_params", {}).update(routed.path_params)
+        handed_on.setdefault("extensions", {}).setdefault(ROUTING_CONTEXT, {}).update(routed.routing)
+        await self._next(handed_on, receive, send)
+
+    async def _handed_on(self, scope: Scope, receive: Receive, send: Send) -> None:
+        routing = _routing.get()
+        if routing is not None:
+            _routing.set(None)  # nothing further down is this request's routing
+            outer, key = routing
+            if len(self._routes) < _ROUTES_KEPT:
+                self._routes[key] = _Routed(
+                    outer={k: outer[k] for k in (*_ROUTERS_KEYS, "root_path") if k in outer and k != "path_params"},
+                    outer_path_params=dict(outer.get("path_params", {})),
+                    path_params=dict(scope.get("path_params", {})),
+                    routing=dict(scope.get("extensions", {}).get(ROUTING_CONTEXT, {})),
+                )
+        await self._next(scope, receive, send)
+
+
+class LeanCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS middleware. A request without an Origin gets what Starlette gives it, its answer with
+    `Vary: Origin` added (or merged into a Vary it has), without the header objects Starlette builds for that."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Header names are lower case in ASGI; Starlette's `Headers.get("origin")` compares them as they are.
+        if scope["type"] == "http" and all(name != b"origin" for name, _ in scope["headers"]):
+            await self.app(scope, receive, functools.partial(_vary_on_origin, send=send))
+            return
+        await super().__call__(scope, receive, send)
+
+
+async def _vary_on_origin(message: Message, send: Send) -> None:
+    if message["type"] == "http.response.start":
+        # As Starlette's MutableHeaders(scope=message) leaves it: a list of its own in the message.
+        headers = message["headers"] = list(message.setdefault("headers", []))
+        if all(name != b"vary" for name, _ in headers):
+            headers.append((b"vary", b"Origin"))
+        else:
+            varies = MutableHeaders(scope=message)
+            varies["Vary"] = ", ".join([*varies.getlist("Vary"), "Origin"])
+    await send(message)
+
+
 class LeanContextAPI(ContextAPI):
     def make_operation(self, operation: AbstractOperation) -> ContextOperation:
         # The operation the handler's decorators consult (`connexion.context.operation`) looks its body up by
@@ -317,6 +425,8 @@ class LeanAsyncApp(connexion.AsyncApp):
 
 _LEAN = {
     SwaggerUIMiddleware: LeanSwaggerUIMiddleware,
+    RoutingMiddleware: LeanRoutingMiddleware,
+    CORSMiddleware: LeanCORSMiddleware,
     RequestValidationMiddleware: LeanRequestValidationMiddleware,
     ContextMiddleware: LeanContextMiddleware,
 }
@@ -327,14 +437,21 @@ def middlewares(
 ) -> list[Any]:
     """Connexion's default middleware stack with the lean ones in their places (`replace={}`: Connexion's own),
     and the app's own where `MiddlewarePosition.BEFORE_EXCEPTION` and `BEFORE_SWAGGER` would put them (Connexion
-    finds those places by class, which a subclass does not match)."""
+    finds those places by class, which a subclass does not match). The app's own are replaced too, also when
+    given as a `functools.partial` of a class that has a lean version."""
+
+    def lean(middleware: Any) -> Any:
+        if isinstance(middleware, functools.partial) and middleware.func in replace:
+            return functools.partial(replace[middleware.func], *middleware.args, **middleware.keywords)
+        return replace.get(middleware, middleware)
+
     stack: list[Any] = []
     for middleware in ConnexionMiddleware.default_middlewares:
         if middleware is ExceptionMiddleware:
-            stack += before_exceptions
+            stack += map(lean, before_exceptions)
         elif middleware is SwaggerUIMiddleware:
-            stack += before_swagger
-        stack.append(replace.get(middleware, middleware))
+            stack += map(lean, before_swagger)
+        stack.append(lean(middleware))
     return stack
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import copy
 import functools
 import json
 from collections.abc import Iterator
@@ -11,10 +13,17 @@ from typing import Any
 import connexion
 import pytest
 from connexion.json_schema import resolve_refs
+from connexion.middleware.routing import RoutingMiddleware
+from connexion.resolver import Resolver
+from connexion.spec import Specification
+from hypothesis import given
+from hypothesis import strategies as st
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import BaseRoute, Router
 from starlette.testclient import TestClient
 
-from mockserver import create_app, lean
-from mockserver.contract import bodies
+from mockserver import create_app, lean, routing
+from mockserver.contract import bodies, spec
 from tests.conftest import AUTH, GWS_SEND, RELAY, SAVE, SEND, mock_settings
 
 PDF = base64.b64encode(b"%PDF-1.4 rapport").decode()
@@ -62,6 +71,15 @@ REQUESTS: list[tuple[str, str, dict[str, str], Any]] = [
     ("GET", "/ui/", {}, None),
     ("GET", "/ui", {}, None),
     ("GET", "/_mock/ui/", {}, None),
+    # A browser's requests: the CORS middleware's own way, not the lean one for clients that send no Origin.
+    ("POST", SEND, {**JSON, "Origin": "http://localhost:5173"}, {"Emails": [MAIL]}),
+    ("POST", SEND, {**JSON, "Origin": "http://localhost:5173"}, {"Emails": [{"To": "not-a-list"}]}),
+    ("OPTIONS", SEND, {"Origin": "http://localhost:5173", "Access-Control-Request-Method": "POST"}, None),
+    ("OPTIONS", SEND, {}, None),
+    ("HEAD", "/_mock/outbox", {}, None),
+    ("GET", "/_mock/outbox/999999/raw", {}, None),
+    ("POST", SEND + "/", JSON, {"Emails": []}),
+    ("POST", "/api/v2/me/emails/other-id", JSON, {"operationName": "Send", "email": {"to": [], "from": "a@b.no"}}),
 ]
 
 
@@ -138,3 +156,120 @@ def test_the_parameter_check_is_skipped_only_where_it_has_nothing_to_refuse(
         )
         fast.post(path, json=body, headers=headers)
         assert bool(checked) is expected, (path, headers)
+
+
+def _routing_middlewares() -> tuple[RoutingMiddleware, RoutingMiddleware, list[Any]]:
+    """Connexion's routing middleware and the lean one, each given both contracts as the app gives them, both
+    handing requests to one recorder."""
+    handed: list[Any] = []
+
+    async def record(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        handed.append(scope)
+
+    made = []
+    for cls in (RoutingMiddleware, lean.LeanRoutingMiddleware):
+        middleware = cls(record)
+        for name in (spec.EMAIL_API, spec.CONTROL_API):
+            contract = Specification.load(copy.deepcopy(spec.load(name)))
+            middleware.add_api(contract, resolver=Resolver(function_resolver=routing.resolve))
+        made.append(middleware)
+    return made[0], made[1], handed
+
+
+def _comparable(value: Any) -> Any:
+    """A scope's values with the routers' objects (each middleware has its own) named by what they route."""
+    if isinstance(value, dict):
+        return {k: _comparable(v) for k, v in value.items()}
+    if isinstance(value, Router):
+        return ("router", [(type(r).__name__, getattr(r, "path", None)) for r in value.routes])
+    if isinstance(value, BaseRoute):
+        return (type(value).__name__, getattr(value, "path", None), sorted(getattr(value, "methods", None) or ()))
+    if hasattr(value, "next_app"):  # a RoutingOperation
+        return ("operation", value.operation_id)
+    return value
+
+
+ROUTED = [
+    ("POST", SEND),
+    ("POST", SAVE),
+    ("POST", GWS_SEND),
+    ("POST", "/api/v2/me/emails/another-id"),
+    ("GET", "/api/v2/me"),
+    ("HEAD", "/api/v2/me"),
+    ("GET", "/_mock/outbox/12"),
+    ("GET", "/_mock/outbox/12/attachments/0"),
+    ("GET", "/_mock/outbox/wait"),
+    ("DELETE", "/_mock/outbox"),
+    ("GET", SEND),  # a 405 from Starlette's router: never handed on, so never remembered
+    ("POST", SEND + "/"),  # a redirect
+    ("POST", "/nowhere"),
+    ("GET", "/_mock/nowhere"),
+]
+
+
+@pytest.mark.parametrize("extensions", [False, True])
+def test_routing_is_remembered_with_the_same_scopes_connexion_makes(extensions: bool) -> None:
+    """Each method and path, three times: the lean middleware's answer, the scope it hands on and what it leaves
+    in the scope it was given are Connexion's, also when replayed from what it remembered."""
+    plain, fast, handed = _routing_middlewares()
+
+    def run(middleware: RoutingMiddleware, method: str, path: str) -> tuple[Any, ...]:
+        scope: dict[str, Any] = {"type": "http", "method": method, "path": path, "root_path": "", "headers": []}
+        if extensions:
+            scope["extensions"] = {"http.response.debug": {}}  # as Starlette's TestClient sends it
+        sent: list[Any] = []
+
+        async def send(message: Any) -> None:
+            sent.append(message)
+
+        async def receive() -> Any:
+            return {"type": "http.request", "body": b""}
+
+        handed.clear()
+        asyncio.run(middleware(scope, receive, send))
+        return _comparable(scope), [_comparable(h) for h in handed], sent
+
+    for method, path in ROUTED:
+        expected = run(plain, method, path)
+        for _ in range(3):
+            assert run(fast, method, path) == expected, (method, path)
+    remembered = {key[:2] for key in fast._routes}
+    assert ("POST", SEND) in remembered and ("GET", "/_mock/outbox/12") in remembered
+    assert ("GET", SEND) not in remembered and ("POST", SEND + "/") not in remembered
+
+
+def test_a_scope_routed_by_an_app_around_the_mock_is_routed_by_connexion_each_time() -> None:
+    _, fast, handed = _routing_middlewares()
+
+    async def nothing(message: Any) -> None:
+        return None
+
+    scope = {"type": "http", "method": "POST", "path": SEND, "root_path": "", "headers": [], "path_params": {}}
+    asyncio.run(fast(scope, nothing, nothing))
+    assert handed and not fast._routes
+
+
+HEADER_NAMES = st.sampled_from([b"vary", b"content-type", b"x-mock-seed", b"Vary"])
+HEADER_VALUES = st.sampled_from([b"Accept", b"application/json", b"Accept-Encoding, Cookie", b""])
+
+
+@given(st.lists(st.tuples(HEADER_NAMES, HEADER_VALUES), max_size=5), st.booleans())
+def test_vary_origin_is_added_as_starlette_adds_it(headers: list[tuple[bytes, bytes]], as_tuple: bool) -> None:
+    """An answer to a request without an Origin: the lean CORS layer leaves its headers as Starlette's does."""
+    cors = CORSMiddleware(app=None, allow_origins=["*"], allow_credentials=True)  # type: ignore[arg-type]
+    request: dict[str, Any] = {"type": "http", "headers": []}
+    out: list[Any] = []
+
+    async def send(message: Any) -> None:
+        out.append(message)
+
+    def start() -> dict[str, Any]:
+        return {"type": "http.response.start", "status": 200, "headers": tuple(headers) if as_tuple else list(headers)}
+
+    from starlette.datastructures import Headers
+
+    asyncio.run(cors.send(start(), send=send, request_headers=Headers(scope=request)))
+    asyncio.run(lean._vary_on_origin(start(), send=send))
+    asyncio.run(lean._vary_on_origin({"type": "http.response.body", "body": b"x"}, send=send))
+    assert out[0] == out[1]
+    assert out[2] == {"type": "http.response.body", "body": b"x"}
