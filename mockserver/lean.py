@@ -19,7 +19,9 @@ list and a middleware's `api_cls`), keep what does not change between requests i
 * the parameter check built Connexion's request and looked every header parameter up, also for a request that
   sends none of them and no query (nothing the check could refuse);
 * the parameter decorator prepared every argument the operation defines (query defaults, body, form files)
-  on every call, for handlers that take none of them or only their path parameters.
+  on every call, for handlers that take none of them or only their path parameters;
+* the handler's decorators built Connexion's request object for a handler that takes no argument, and asked
+  on every call whether the handler is a coroutine function.
 
 A request that fails validation fails exactly as before; `tests/test_lean.py` holds the two stacks to the
 same answers.
@@ -27,6 +29,7 @@ same answers.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
@@ -362,9 +365,11 @@ class LeanParameterDecorator(AsyncParameterDecorator):
         if not arguments:
 
             @functools.wraps(function)
-            async def without_arguments(request: ConnexionRequest) -> Any:
+            async def without_arguments(request: ConnexionRequest | None) -> Any:
                 return await function()
 
+            # Read by LeanStarletteDecorator (functools.wraps carries it to the wrappers around this one).
+            without_arguments.ignores_request = True  # type: ignore[attr-defined]
             return without_arguments
         sanitize = self.sanitize_fn
 
@@ -383,16 +388,34 @@ class LeanStarletteDecorator(StarletteDecorator):
     def _parameter_decorator_cls(self) -> type[AsyncParameterDecorator]:
         return LeanParameterDecorator
 
+    @property
+    def _sync_async_decorator(self) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        connexions = super()._sync_async_decorator
+
+        def decorator(function: Callable[..., Any]) -> Callable[..., Any]:
+            # Connexion's wrapper awaits a coroutine function (asking `iscoroutinefunction` on every call) and runs
+            # any other in a thread; a coroutine function is its own wrapper.
+            if asyncio.iscoroutinefunction(function):
+                return function
+            wrapped: Callable[..., Any] = connexions(function)
+            return wrapped
+
+        return decorator
+
     def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
         decorated: Callable[..., Any] | None = None
         uri_parser: Any = None
+        needs_request = True
 
         @functools.wraps(function)
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
-            nonlocal decorated, uri_parser
+            nonlocal decorated, uri_parser, needs_request
             if decorated is None:
                 uri_parser = self.uri_parser
                 decorated = self.decorate(function)
+                needs_request = not getattr(decorated, "ignores_request", False)
+            if not needs_request:
+                return await decorated(None)
             request = self.framework.get_request(uri_parser=uri_parser, scope=context.scope, receive=context.receive)
             return await decorated(request)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import connexion
 import pytest
+from connexion.frameworks.starlette import Starlette as StarletteFramework
 from connexion.json_schema import resolve_refs
 from connexion.middleware.routing import RoutingMiddleware
 from connexion.resolver import Resolver
@@ -156,6 +157,27 @@ def test_the_parameter_check_is_skipped_only_where_it_has_nothing_to_refuse(
         )
         fast.post(path, json=body, headers=headers)
         assert bool(checked) is expected, (path, headers)
+
+
+def test_a_handler_without_arguments_gets_no_request_object_built(
+    clients: tuple[TestClient, TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Connexion's request object is built for a handler that takes its path parameters, not for one that takes
+    no argument (the mock's handlers read their call from the scope)."""
+    built: list[str] = []
+    get_request = StarletteFramework.get_request
+
+    def spy(**kwargs: Any) -> Any:
+        built.append(kwargs["scope"]["path"])
+        return get_request(**kwargs)
+
+    monkeypatch.setattr(StarletteFramework, "get_request", staticmethod(spy))
+    fast, _ = clients
+    assert fast.post(SEND, json={"Emails": []}, headers=JSON).status_code == 200
+    assert fast.get("/_mock/outbox").status_code == 200
+    assert built == []
+    assert fast.get("/_mock/outbox/999999").status_code == 404
+    assert built == ["/_mock/outbox/999999"]
 
 
 def _routing_middlewares() -> tuple[RoutingMiddleware, RoutingMiddleware, list[Any]]:
