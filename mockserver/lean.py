@@ -14,7 +14,8 @@ list and a middleware's `api_cls`), keep what does not change between requests i
   a child scope per level), although a method and path are always routed the same way;
 * Starlette's `CORSMiddleware` built two header objects per request to add `Vary: Origin` to the answer of a
   request that sent no Origin (every client but a browser);
-* the security handlers inspected each credential function's signature on every request;
+* the security handlers inspected each credential function's signature on every request, and read the request's
+  scope and headers through `ConnexionRequest.__getattr__`, which takes the length of the scope on every read;
 * finding the Content-Type decoded every header name and built a typing Union, then split the value again;
 * the parameter check built Connexion's request and looked every header parameter up, also for a request that
   sends none of them and no query (nothing the check could refuse);
@@ -54,10 +55,11 @@ from connexion.middleware.request_validation import (
     RequestValidationOperation,
 )
 from connexion.middleware.routing import RoutingMiddleware
+from connexion.middleware.security import SecurityAPI, SecurityMiddleware, SecurityOperation
 from connexion.middleware.swagger_ui import SwaggerUIAPI, SwaggerUIMiddleware
 from connexion.operations import AbstractOperation
 from connexion.security import SECURITY_HANDLERS, AbstractSecurityHandler
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -446,10 +448,45 @@ class LeanAsyncApp(connexion.AsyncApp):
         self._middleware_app.api_cls = LeanAsyncApi
 
 
+class _SecurityRequest(ConnexionRequest):
+    """Connexion's request for the security check, with the two things credential functions read (the scope, the
+    headers) as Starlette's request has them, not through `ConnexionRequest.__getattr__`."""
+
+    def __init__(self, scope: Scope) -> None:
+        super().__init__(scope)
+        self.scope = scope  # Starlette's request keeps the scope it was given, as it is
+
+    @property
+    def headers(self) -> Headers:
+        headers: Headers = self._starlette_request.headers
+        return headers
+
+
+class LeanSecurityOperation(SecurityOperation):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.security:
+            await self.next_app(scope, receive, send)
+            return
+        await self.verification_fn(_SecurityRequest(scope))
+        await self.next_app(scope, receive, send)
+
+
+class LeanSecurityAPI(SecurityAPI):
+    def make_operation(self, operation: Any) -> SecurityOperation:
+        return LeanSecurityOperation.from_operation(
+            operation, next_app=self.next_app, security_handler_factory=self.security_handler_factory
+        )
+
+
+class LeanSecurityMiddleware(SecurityMiddleware):
+    api_cls = LeanSecurityAPI
+
+
 _LEAN = {
     SwaggerUIMiddleware: LeanSwaggerUIMiddleware,
     RoutingMiddleware: LeanRoutingMiddleware,
     CORSMiddleware: LeanCORSMiddleware,
+    SecurityMiddleware: LeanSecurityMiddleware,
     RequestValidationMiddleware: LeanRequestValidationMiddleware,
     ContextMiddleware: LeanContextMiddleware,
 }

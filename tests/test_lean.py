@@ -25,7 +25,7 @@ from starlette.testclient import TestClient
 
 from mockserver import create_app, lean, routing
 from mockserver.contract import bodies, spec
-from tests.conftest import AUTH, GWS_SEND, RELAY, SAVE, SEND, mock_settings
+from tests.conftest import AUTH, GWS_SEND, PASSWORD, RELAY, SAVE, SEND, USER, basic, mock_settings
 
 PDF = base64.b64encode(b"%PDF-1.4 rapport").decode()
 MAIL = {
@@ -72,6 +72,13 @@ REQUESTS: list[tuple[str, str, dict[str, str], Any]] = [
     ("GET", "/ui/", {}, None),
     ("GET", "/ui", {}, None),
     ("GET", "/_mock/ui/", {}, None),
+    # Every credential the security check reads: the scheme, the header, the cookie.
+    ("POST", SEND, {**JSON, "Authorization": "SOTicket 7T:abc"}, {"Emails": []}),
+    ("POST", SEND, {**JSON, "Authorization": "Bearer 8A:token"}, {"Emails": []}),
+    ("POST", SEND, {**JSON, "Authorization": "Basic"}, {"Emails": []}),
+    ("POST", SEND, {**JSON, "Authorization": basic(USER, "not-the-password")}, {"Emails": []}),
+    ("POST", SEND, {"Content-Type": "application/json", "X-XSRF-TOKEN": "t", "Cookie": "XSRF-TOKEN=t"}, {"Emails": []}),
+    ("POST", SEND, {"Content-Type": "application/json", "X-XSRF-TOKEN": "t", "Cookie": "XSRF-TOKEN=u"}, {"Emails": []}),
     # A browser's requests: the CORS middleware's own way, not the lean one for clients that send no Origin.
     ("POST", SEND, {**JSON, "Origin": "http://localhost:5173"}, {"Emails": [MAIL]}),
     ("POST", SEND, {**JSON, "Origin": "http://localhost:5173"}, {"Emails": [{"To": "not-a-list"}]}),
@@ -87,7 +94,8 @@ REQUESTS: list[tuple[str, str, dict[str, str], Any]] = [
 @pytest.fixture
 def clients(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[TestClient, TestClient]]:
     """The app as served, and the same app on Connexion's own classes (its middlewares, operations, security)."""
-    settings = mock_settings(seed=4, gws_csrf=False)
+    # A list of users, so that an answer depends on the settings the credential functions find in the scope.
+    settings = mock_settings(seed=4, gws_csrf=False, users=(f"{USER}:{PASSWORD}",))
     served = create_app(settings)
     with monkeypatch.context() as patched:
         patched.setattr(lean, "LeanAsyncApp", connexion.AsyncApp)
