@@ -324,7 +324,7 @@ class Outbox:
         # Work waiting for the next shared transaction, per event loop (`together`).
         self._together: dict[asyncio.AbstractEventLoop, Batch] = {}
         self._committing: set[asyncio.AbstractEventLoop] = set()  # loops whose batch is being committed
-        self._writer: ThreadPoolExecutor | None = None  # PostgreSQL's commits, off the event loop
+        self._writer: ThreadPoolExecutor | None = None  # commits off the event loop (see `together`)
         self._heartbeat: threading.Thread | None = None
         self._stopping = threading.Event()
         self.store.listen(self._changed_elsewhere)
@@ -474,9 +474,11 @@ class Outbox:
         work fails hears its error alone: the batch is then run again with each request under a savepoint.
 
         SQLite commits on the event loop, in the turn after the requests filed (a commit is microseconds of
-        work in this process). PostgreSQL commits in a thread of its own, one transaction at a time, while the
-        loop goes on serving: the requests that file during a commit are the next batch. A database across a
-        network would otherwise leave the loop waiting on every round trip.
+        work in this process), unless another worker holds the database at that moment: then, like PostgreSQL
+        always, it commits in a thread of its own, one transaction at a time, while the loop goes on serving;
+        the requests that file during a commit are the next batch. A database across a network would otherwise
+        leave the loop waiting on every round trip, and two workers on one SQLite file would take turns
+        standing still.
         """
         loop = asyncio.get_running_loop()
         done: asyncio.Future[Any] = loop.create_future()
@@ -491,7 +493,7 @@ class Outbox:
         batch = self._together.pop(loop, [])
         if not batch:
             return
-        if self.store.dialect == "sqlite":
+        if self.store.dialect == "sqlite" and self.store.writes_at_once():
             self._settle(self._run_batch(batch))
             return
         self._committing.add(loop)

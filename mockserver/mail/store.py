@@ -110,6 +110,11 @@ class Store:
     def close(self) -> None:
         raise NotImplementedError
 
+    def writes_at_once(self) -> bool:
+        """Whether a transaction begun now would start without waiting for another writer: a commit that would
+        wait goes to a thread, so that the event loop does not stand still meanwhile. A hint, not a lock."""
+        return False
+
 
 # -- SQLite ---------------------------------------------------------------------------------------------------
 
@@ -141,6 +146,18 @@ class _ProcessLock:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+    def free(self) -> bool:
+        """Whether no other process holds the lock now. Only while this process's own threads hold none of it:
+        a lock the same open file holds would be granted, and unlocking would then release it."""
+        if self._fd is None:
+            return True
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        return True
 
 
 class SqliteStore(Store):
@@ -176,6 +193,14 @@ class SqliteStore(Store):
     def locked(self) -> Iterator[sqlite3.Connection]:
         with self._lock, self._between_processes:
             yield self._conn
+
+    def writes_at_once(self) -> bool:
+        if not self._lock.acquire(blocking=False):
+            return False  # a thread of this process (delivery, the lease) is writing
+        try:
+            return self._between_processes.free()
+        finally:
+            self._lock.release()
 
     def create(self, schema: str, columns: Sequence[tuple[str, str, str]] = (), after: str = "") -> None:
         with self.locked() as conn:

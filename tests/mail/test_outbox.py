@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -273,6 +275,66 @@ def test_requests_filing_together_share_one_commit_and_keep_their_own_ids(tmp_pa
     assert [subjects[i] for i in first + second + third] == ["a1", "a2", "a3", "b1", "c1", "c2"]
     assert asyncio.run(outbox.file(_records(["d1"]))) == [third[-1] + 1] and len(commits) == 2
     reader.close()
+
+
+def test_a_commit_that_would_wait_for_another_worker_waits_off_the_event_loop(tmp_path: Path) -> None:
+    """Another worker holds the database: the batch waits for it in a thread while the loop goes on serving
+    (before, the loop stood still in `flock` for as long as the other worker's transaction took)."""
+    path = str(tmp_path / "o.sqlite3")
+    outbox = Outbox(path)
+    other_worker = os.open(f"{path}-lock", os.O_RDWR)  # its own open file: its lock excludes this process's
+    fcntl.flock(other_worker, fcntl.LOCK_EX)
+    assert not outbox.store.writes_at_once()
+    ticks = 0
+
+    async def main() -> list[int]:
+        nonlocal ticks
+        filing = asyncio.ensure_future(outbox.file(_records(["while-held"])))
+        threading.Timer(0.3, fcntl.flock, (other_worker, fcntl.LOCK_UN)).start()
+        while not filing.done():
+            ticks += 1
+            await asyncio.sleep(0.01)
+        return await filing
+
+    try:
+        ids = asyncio.run(main())
+    finally:
+        os.close(other_worker)
+    assert ticks >= 10  # the loop ran on while the other worker held the database
+    assert [outbox.get("", i).values["subject"] for i in ids] == ["while-held"]  # type: ignore[union-attr]
+    assert outbox.store.writes_at_once()
+    assert asyncio.run(outbox.file(_records(["after"]))) == [ids[0] + 1]
+
+
+def test_asking_whether_the_database_is_free_leaves_a_lock_this_process_holds(tmp_path: Path) -> None:
+    """`writes_at_once` from the loop while a thread of the same process writes: it says no, and the thread's
+    lock is still held afterwards (an flock on the same open file would have been granted, and unlocking it
+    would have released the thread's lock)."""
+    path = str(tmp_path / "o.sqlite3")
+    store = SqliteStore(path)
+    holding, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with store.locked():
+            holding.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert holding.wait(5)
+        assert not store.writes_at_once()
+        probe = os.open(f"{path}-lock", os.O_RDWR)
+        try:
+            with pytest.raises(BlockingIOError):  # another process would still find the database taken
+                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(probe)
+    finally:
+        release.set()
+        thread.join()
+    assert store.writes_at_once()
+    store.close()
 
 
 def test_a_failed_group_commit_reaches_every_request_in_it(tmp_path: Path) -> None:
