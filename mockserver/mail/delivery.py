@@ -417,11 +417,13 @@ _quoted = functools.lru_cache(maxsize=4096)(aiosmtplib.email.quote_address)
 
 class _Replies(asyncio.Protocol):
     """SMTP replies as they arrive (RFC 5321 §4.2: `NNN-` lines go on, `NNN ` ends a reply), each to the
-    future that waits for it, in order."""
+    future that waits for it, in order. A reply nobody waits for yet is kept for the next to ask: the server
+    greets as soon as it accepts, and uvloop can hand over the greeting before `create_connection` returns."""
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.waiting: collections.deque[asyncio.Future[aiosmtplib.SMTPResponse]] = collections.deque()
+        self.unclaimed: collections.deque[aiosmtplib.SMTPResponse] = collections.deque()
         self._buffer = b""
         self._lines: list[bytes] = []
         self.lost: BaseException | None = None
@@ -431,11 +433,15 @@ class _Replies(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def expect(self, count: int) -> list[asyncio.Future[aiosmtplib.SMTPResponse]]:
-        if self.lost is not None:
-            raise aiosmtplib.SMTPServerDisconnected(f"Connection lost: {self.lost}")
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in range(count)]
-        self.waiting.extend(futures)
+        for future in futures:
+            if self.unclaimed:
+                future.set_result(self.unclaimed.popleft())
+            elif self.lost is not None:
+                raise aiosmtplib.SMTPServerDisconnected(f"Connection lost: {self.lost}")
+            else:
+                self.waiting.append(future)
         return futures
 
     def write(self, data: bytes) -> None:
@@ -459,8 +465,11 @@ class _Replies(asyncio.Protocol):
             lines, self._lines = self._lines, []
             code = int(line[:3]) if line[:3].isdigit() else -1
             text = "\n".join(part[4:].decode("utf-8", "surrogateescape") for part in lines)
+            reply = aiosmtplib.SMTPResponse(code, text)
             if self.waiting:
-                self.waiting.popleft().set_result(aiosmtplib.SMTPResponse(code, text))
+                self.waiting.popleft().set_result(reply)
+            else:
+                self.unclaimed.append(reply)
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self.lost = exc or ConnectionError("closed by the server")
