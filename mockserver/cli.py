@@ -115,13 +115,10 @@ def serve(settings: Settings) -> int:
     return 0
 
 
-# uvicorn's "auto": uvloop where it is installed (uvicorn[standard] brings it, except on Windows), else asyncio.
-# The mock once ran the stdlib loop because uvloop left keep-alive connections unserved for seconds while every
-# request held the loop for milliseconds (SendEMails x7: p99 1.2-1.5 s at p50 ~100 ms). With a request now well
-# under a millisecond of loop time, uvloop answers more and its p99s are no worse (1 worker, 32 keep-alive
-# connections, 8 s, alternating; see bench/RESULTS.md): send1 3,818 / 3,611 -> 4,015 / 4,019 rps, p99 10.3-10.6
-# -> 9.0-9.3 ms; send7 1,362 / 1,395 -> 1,435 / 1,428 rps, p99 27.5-27.9 -> 26.6-27.1 ms.
-EVENT_LOOP = "auto"
+# The stdlib event loop rather than uvloop (uvicorn's "auto"): with every worker busy, uvloop left some keep-alive
+# connections unserved for seconds (SendEMails x7 at 32 connections: p99 1.2-1.5 s at p50 ~100 ms; the asyncio
+# loop: p99 180-250 ms at the same throughput, within the noise of the machine). See bench/RESULTS.md.
+EVENT_LOOP = "asyncio"
 
 
 # The served process's collector: what start-up built (the contract, validators, Faker's providers and pools) lives
