@@ -493,7 +493,7 @@ class Outbox:
         batch = self._together.pop(loop, [])
         if not batch:
             return
-        if self.store.dialect == "sqlite" and self.store.writes_at_once():
+        if self.store.writes_at_once():
             self._settle(self._run_batch(batch))
             return
         self._committing.add(loop)

@@ -111,8 +111,9 @@ class Store:
         raise NotImplementedError
 
     def writes_at_once(self) -> bool:
-        """Whether a transaction begun now would start without waiting for another writer: a commit that would
-        wait goes to a thread, so that the event loop does not stand still meanwhile. A hint, not a lock."""
+        """Whether a transaction begun now would be over at once: no round trip to a server, no other writer to
+        wait for. A group commit that would not is run in a thread, so that the event loop does not stand still
+        meanwhile (always, for a database across a socket). A hint, not a lock."""
         return False
 
 
