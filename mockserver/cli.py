@@ -115,9 +115,11 @@ def serve(settings: Settings) -> int:
     return 0
 
 
-# The stdlib event loop rather than uvloop (uvicorn's "auto"): with every worker busy, uvloop left some keep-alive
-# connections unserved for seconds (SendEMails x7 at 32 connections: p99 1.2-1.5 s at p50 ~100 ms; the asyncio
-# loop: p99 180-250 ms at the same throughput, within the noise of the machine). See bench/RESULTS.md.
+# The stdlib event loop rather than uvloop (uvicorn's "auto"). First, with every worker busy, uvloop left some
+# keep-alive connections unserved for seconds (SendEMails x7 at 32 connections: p99 1.2-1.5 s at p50 ~100 ms). Tried
+# again once requests took well under a millisecond (2026-12-05): keep-alive answers rose ~8 %, but uvloop hands
+# requests on new connections to the app one or two a turn, and the outbox's group commit (one per turn) then
+# committed each alone: SendEMails x1 on new connections fell from 2,891 to 1,780 rps. See bench/RESULTS.md.
 EVENT_LOOP = "asyncio"
 
 

@@ -19,6 +19,7 @@ from connexion.resolver import Resolver
 from connexion.spec import Specification
 from hypothesis import given
 from hypothesis import strategies as st
+from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Router
 from starlette.testclient import TestClient
@@ -295,8 +296,6 @@ def test_vary_origin_is_added_as_starlette_adds_it(headers: list[tuple[bytes, by
 
     def start() -> dict[str, Any]:
         return {"type": "http.response.start", "status": 200, "headers": tuple(headers) if as_tuple else list(headers)}
-
-    from starlette.datastructures import Headers
 
     asyncio.run(cors.send(start(), send=send, request_headers=Headers(scope=request)))
     asyncio.run(lean._vary_on_origin(start(), send=send))
