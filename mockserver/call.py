@@ -234,7 +234,9 @@ async def begin(offered: Sequence[str] | None) -> Call:
     Negotiation and the mock's controls come before anything is accepted, so a client that cannot read the
     answer, or asked for a failure, has no mail sent on its behalf.
     """
-    scope: Scope = cx.scope
+    # The request's own dict, not Connexion's proxy: the proxy looks the context variable up again on every
+    # item the call reads or writes, for as long as the call lives.
+    scope: Scope = cx.scope._get_current_object()
     runtime: Runtime = scope[RUNTIME_KEY]
     headers = _call_headers(scope)
     query = scope.get("query_string", b"").decode("latin-1")
