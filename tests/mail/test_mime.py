@@ -7,9 +7,10 @@ import email
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
+from email.parser import BytesParser
 from typing import Any
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mockserver.mail import mime, mimewriter
@@ -200,6 +201,28 @@ def test_relayed_headers_read_as_policy_default_reads_them(headers: list[tuple[s
     names = ("Message-ID", "Subject", "From", "To")
     reference = mime.parse_rfc822_headers(raw)
     assert mime.read_headers(raw, names) == {name: safe_header(reference, name) for name in names}
+
+
+# Lines a header block may hold, and what ends or breaks one: unix-from lines, continuations, a missing name,
+# a name with a space, blank lines, every kind of line end (and the ones the feed parser does not cut at).
+_HEADER_PIECE = st.one_of(
+    st.sampled_from(
+        ["From ", "From x: ", "From: ", "Subject:", ":", " ", "\t", "\r\n", "\r", "\n", "\x0b", "\x0c", "\x1c", "\x85", "a b:", "X-A:"]
+    ),
+    st.text(alphabet="Fa: \t\r\n=?\x00\x7fé", max_size=8),
+)
+
+
+@settings(max_examples=400)  # cheap examples; an equivalence wants many
+@given(st.one_of(st.lists(_HEADER_PIECE, max_size=24).map("".join).map(lambda t: t.encode("utf-8")), st.binary()))
+def test_header_items_are_split_as_the_compat32_parser_splits_them(data: bytes) -> None:
+    reference = BytesParser(policy=policy.compat32).parsebytes(data, headersonly=True).raw_items()
+    assert mime.raw_header_items(data) == list(reference)
+
+
+def test_header_items_keep_folding_and_skip_what_is_no_field() -> None:
+    data = b"From someone Mon\r\n Stray\r\nSubject: one\r\n two\r\n:no name\r\nFrom misplaced: x\r\nTo:  a@b.no\r\n\r\nX: body"
+    assert mime.raw_header_items(data) == [("Subject", "one\r\n two"), ("To", "a@b.no")]
 
 
 def test_relayed_headers_in_plain_forms_are_taken_as_written() -> None:
