@@ -527,8 +527,9 @@ def read_headers(data: bytes, names: Sequence[str]) -> dict[str, str | None]:
 
     policy.default parses every value it is asked for (~70 µs an address header, most of a RelayMessage). The
     header block is split as the compat32 parser splits it instead (`raw_header_items`: its header lines are
-    policy.default's, byte for byte); a value in a plain form that policy.default gives back as written is taken as it is, anything else
-    still goes through policy.default. `tests/mail/test_mime.py` holds the two to the same answers.
+    policy.default's, byte for byte); a value in a plain form that policy.default gives back as written is taken
+    as it is, anything else still goes through policy.default. `tests/mail/test_mime.py` holds the two to the same
+    answers.
     """
     first: dict[str, tuple[str, str]] = {}
     for name, value in raw_header_items(data):
