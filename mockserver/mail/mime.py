@@ -240,13 +240,16 @@ class Attachment:
         return binascii.a2b_base64(self.stream) if self.stream else b""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Draft:
     """Everything that decides an outgoing message, already made safe for headers.
 
     Built once per mail from the request; the stdlib reference (`reference_message`) and the direct writer
     (`mockserver.mail.mimewriter`) both write it, and the property tests hold them to the same result.
     Bcc stays in the headers, as in the copy a client keeps in Sent Items; SMTP delivery removes it.
+
+    Not frozen, though nothing changes one once built: a frozen dataclass sets each field through
+    `object.__setattr__`, which doubled the cost of building one (3.0 against 1.6 µs for 14 fields), per mail.
     """
 
     senders: tuple[Address, ...]
@@ -399,7 +402,7 @@ def message_bytes(msg: Message) -> bytes:
     return msg.as_bytes(policy=msg.policy)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # per mail, like Draft: not frozen for the same reason
 class Written:
     """A message as bytes, the way the outbox keeps it (Bcc included, as in Sent Items), and its summary.
 

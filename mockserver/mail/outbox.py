@@ -243,7 +243,7 @@ def journal_json(value: Any) -> str:
         return json.dumps(value, default=str)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # per mail: not frozen, as `mime.Draft` says why
 class Record:
     """One accepted mail as the outbox files it."""
 
