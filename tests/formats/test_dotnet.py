@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mockserver.formats.dotnet import EMAIL_FLAGS, FIELD_RIGHT, TABLE_RIGHT, DotNetDateTime
+from mockserver.formats.dotnet import EMAIL_FLAGS, FIELD_RIGHT, TABLE_RIGHT, DotNetDateTime, format_offset
 
 OSLO = ZoneInfo("Europe/Oslo")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -51,6 +51,44 @@ def test_offset_without_colon_and_seventh_digit_survive() -> None:
     value = DotNetDateTime.parse("2018-12-24T07:34:45.1234567-0500", OSLO)
     assert value.tick == 7
     assert value.render(ZoneInfo("UTC")) == "2018-12-24T12:34:45.1234567+00:00"
+
+
+def _reference_render(value: DotNetDateTime, zone: tzinfo, include_offset: bool, colon: bool) -> str:
+    """`render` as it was first written, a field at a time: the definition the faster one is held to."""
+    try:
+        local = value.value.astimezone(zone)
+    except (OverflowError, ValueError):
+        local = value.value
+    text = (
+        f"{local.year:04d}-{local.month:02d}-{local.day:02d}T{local.hour:02d}:{local.minute:02d}:"
+        f"{local.second:02d}.{local.microsecond:06d}{value.tick}"
+    )
+    if include_offset:
+        text += format_offset(local.utcoffset() or timedelta(0), colon)
+    return text
+
+
+# Zones with DST, offsets off the hour, a negative one, and local mean times with seconds (Amsterdam before 1937).
+_ZONES = st.one_of(
+    st.sampled_from(
+        [UTC, OSLO, NEW_YORK, ZoneInfo("Asia/Kolkata"), ZoneInfo("Europe/Amsterdam"), ZoneInfo("America/St_Johns")]
+    ),
+    st.timedeltas(min_value=-timedelta(hours=23, minutes=59), max_value=timedelta(hours=23, minutes=59)).map(timezone),
+)
+
+
+@given(
+    st.datetimes(timezones=st.one_of(st.none(), _ZONES)),
+    st.integers(0, 9),
+    _ZONES,
+    st.booleans(),
+    st.booleans(),
+)
+def test_render_is_the_field_by_field_formula(
+    moment: datetime, tick: int, zone: tzinfo, include_offset: bool, colon: bool
+) -> None:
+    value = DotNetDateTime(moment, tick)
+    assert value.render(zone, include_offset, colon) == _reference_render(value, zone, include_offset, colon)
 
 
 def test_edges_of_the_calendar_do_not_overflow() -> None:
