@@ -68,6 +68,13 @@ class Runtime:
     def gen(self, seed: int, texts: Texts = NO_LANGUAGE) -> Gen:
         return Gen.lazy(self.fakers, seed, texts)
 
+    def instant(self, gen: Gen) -> datetime:
+        """`now(gen).value`, for a request that records when it came but shows no fraction of it: on a running
+        clock that draws nothing (the fraction only makes up the seventh digit, or a frozen clock's microseconds)."""
+        if self.frozen_now is not None:
+            return self.now(gen).value
+        return datetime.now(self.base_zone)
+
     def now(self, gen: Gen) -> DotNetDateTime:
         """The current instant; frozen (with a request-seeded fraction) when the server runs with a seed."""
         micros, tick = gen.fraction_ticks()

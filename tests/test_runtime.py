@@ -80,6 +80,20 @@ def test_without_a_seed_the_clock_runs_in_the_base_zone() -> None:
     assert str(now.tzinfo) == "America/New_York"
 
 
+def test_the_instant_of_a_request_is_the_clock_and_draws_only_from_a_frozen_one() -> None:
+    frozen = Runtime(mock_settings(seed=2, frozen_time="2025-05-13T10:24:31+02:00"))
+    assert frozen.instant(frozen.gen(7)) == frozen.now(frozen.gen(7)).value  # the seeded fraction, as `now`
+    running = Runtime(mock_settings(base_timezone="America/New_York"))
+    gen = running.gen(1)
+    before = datetime.now(running.base_zone)
+    instant = running.instant(gen)
+    assert before <= instant <= datetime.now(running.base_zone)
+    assert str(instant.tzinfo) == "America/New_York"
+    # Nothing drawn: the generator's next draws are a fresh one's (its random source not even seeded yet).
+    assert gen._rng is None
+    assert [gen.server_id(), gen.item_id()] == [(fresh := running.gen(1)).server_id(), fresh.item_id()]
+
+
 def test_run_seed_is_the_given_seed_or_one_drawn_for_the_run() -> None:
     assert Runtime(mock_settings(seed=99)).run_seed == 99
     drawn = Runtime(mock_settings())

@@ -209,7 +209,7 @@ async def relay_message() -> Response:
         mail=mime.Written(raw, head["Subject"], head["From"], head["To"]),
         request=dict(body),
         user=call.user,
-        accepted_at=call.now().value,
+        accepted_at=call.runtime.instant(call.gen),
         namespace=call.namespace,
     )
     await _accept(
