@@ -20,7 +20,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -341,16 +341,19 @@ class Bayeux:
             logger.info("dropped %d CometD client(s) that stopped polling", len(expired))
         return len(expired)
 
-    def publish(self, user: str, channel: str, data: dict[str, Any]) -> int:
-        """Queue an event for every client of `user` subscribed to `channel`; the number of clients reached."""
+    def publish(self, user: str, channel: str, data: dict[str, Any] | Callable[[], dict[str, Any]]) -> int:
+        """Queue an event for every client of `user` subscribed to `channel`; the number of clients reached.
+
+        `data` may be the function that makes it, called only when a client is listening. Most events have
+        nobody listening (a GWS Send's notification under load, say): they are looked for with a read, with no
+        write transaction to take and commit; when somebody is, the clients are found again inside it.
+        """
+        with self.db.locked() as conn:
+            if not self._subscribed(conn, user, channel):
+                return 0
         with self.db.store.transaction() as conn:
-            rows = conn.execute(
-                "SELECT s.client_id, s.channel FROM bayeux_subscriptions s JOIN bayeux_clients c "
-                'ON c.client_id = s.client_id WHERE c."user" = ? AND c.expires_at >= ?',
-                (user, time.time()),
-            ).fetchall()
-            targets = sorted({str(row[0]) for row in rows if channel_matches(str(row[1]), channel)})
-            event = orjson.dumps({"channel": channel, "data": data})
+            targets = self._subscribed(conn, user, channel)
+            event = orjson.dumps({"channel": channel, "data": data() if callable(data) else data})
             for client_id in targets:
                 conn.execute("INSERT INTO bayeux_queue (client_id, message) VALUES (?, ?)", (client_id, event))
                 dropped = conn.execute(
@@ -365,6 +368,16 @@ class Bayeux:
         for client_id in targets:
             self._wake(client_id)
         return len(targets)
+
+    @staticmethod
+    def _subscribed(conn: Any, user: str, channel: str) -> list[str]:
+        """The live clients of `user` with a subscription that matches `channel`."""
+        rows = conn.execute(
+            "SELECT s.client_id, s.channel FROM bayeux_subscriptions s JOIN bayeux_clients c "
+            'ON c.client_id = s.client_id WHERE c."user" = ? AND c.expires_at >= ?',
+            (user, time.time()),
+        ).fetchall()
+        return sorted({str(row[0]) for row in rows if channel_matches(str(row[1]), channel)})
 
     def stats(self) -> dict[str, int]:
         with self.db.locked() as conn:

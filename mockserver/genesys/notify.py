@@ -100,10 +100,9 @@ def listener_for(genesys: Genesys) -> Listener:
             return
         if submission.notice.delay_ms:
             await asyncio.sleep(submission.notice.delay_ms / 1000)
-        data = state_change(submission, outcome, genesys.run_seed)
-        reached = genesys.bayeux.publish(submission.user, EMAILS_CHANNEL, data)
-        logger.debug(
-            "referenceId %s: %s sent to %d CometD client(s)", submission.reference_id, data["notificationType"], reached
+        reached = genesys.bayeux.publish(
+            submission.user, EMAILS_CHANNEL, lambda: state_change(submission, outcome, genesys.run_seed)
         )
+        logger.debug("referenceId %s: %s sent to %d CometD client(s)", submission.reference_id, outcome.status, reached)
 
     return notify

@@ -518,6 +518,24 @@ def test_queues_are_bounded_oldest_dropped_first() -> None:
     assert [e["data"]["n"] for e in events] == [2, 3, 4]
 
 
+def test_an_event_nobody_listens_to_is_not_even_made() -> None:
+    made: list[str] = []
+
+    def event(name: str) -> Any:
+        return lambda: made.append(name) or {"n": name}
+
+    with create_app(mock_settings()).test_client() as client:
+        bus = genesys_of(client.app).bayeux  # type: ignore[arg-type]
+        assert bus.publish("tje0", "/v2/me/emails", event("before")) == 0
+        client_id = subscribed_client(client)
+        assert bus.publish("agent2", "/v2/me/emails", event("another user")) == 0
+        assert bus.publish("tje0", "/v2/me/other", event("another channel")) == 0
+        assert bus.publish("tje0", "/v2/me/emails", event("heard")) == 1
+        events = wait_for_events(client, client_id)
+    assert made == ["heard"]
+    assert [e["data"] for e in events] == [{"n": "heard"}]
+
+
 def test_a_client_that_stops_polling_is_dropped_with_its_queue() -> None:
     with create_app(mock_settings(bayeux_max_interval=200)).test_client() as client:
         client_id = subscribed_client(client)
