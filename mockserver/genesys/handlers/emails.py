@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 from email.headerregistry import Address
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mockserver.call import GWS_MEDIA_TYPES, Call, begin
+from mockserver.call import GWS_MEDIA_TYPES, begin
 from mockserver.genesys import state
 from mockserver.mail import delivery, ingest, mime, mimewriter
 
 FORCED_FAILURE = "Unable to send the e-mail: the mail server refused it (requested by Prefer: notification=error)"
 
 
-def _draft(call: Call, email: dict[str, Any], message_id: str) -> mime.Draft:
+def _draft(email: dict[str, Any], message_id: str, date: datetime) -> mime.Draft:
     def addresses(key: str) -> tuple[Address, ...]:
         values = email.get(key) or ()
         items = [values] if isinstance(values, str) else values
@@ -32,7 +33,7 @@ def _draft(call: Call, email: dict[str, Any], message_id: str) -> mime.Draft:
         cc=addresses("cc"),
         bcc=addresses("bcc"),
         subject=mime.header_text(email.get("subject") or ""),
-        date=call.now().value,
+        date=date,
         message_id=message_id,
         plain=plain,
         html=html,
@@ -52,6 +53,8 @@ async def send(id: str) -> Response:  # noqa: A002 - the contract names the path
         plan = dataclasses.replace(plan, refused=FORCED_FAILURE)
     delay = call.controls.notification_delay
     origin = str(Request(call.scope).base_url).rstrip("/")
+    # One instant for the message's Date and the row: neither shows the seventh digit `now` would draw for.
+    moment = call.runtime.instant(call.gen)
     await ingest.accept(
         call.runtime.mail,
         ingest.Submission(
@@ -59,11 +62,11 @@ async def send(id: str) -> Response:  # noqa: A002 - the contract names the path
             message_id=message_id,
             envelope_from=email["from"],
             recipients=[*email["to"], *(email.get("cc") or ()), *(email.get("bcc") or ())],
-            mail=mimewriter.write(_draft(call, email, message_id)),
+            mail=mimewriter.write(_draft(email, message_id, moment)),
             request={"id": id, **body},
             user=call.user,
             reference_id=reference_id,
-            accepted_at=call.now().value,
+            accepted_at=moment,
             namespace=call.namespace,
             notice=ingest.Notice(origin, settings.notification_delay if delay is None else delay),
         ),
