@@ -93,6 +93,10 @@ class Call:
     def now(self) -> DotNetDateTime:
         return self.runtime.now(self.gen)
 
+    def instant(self) -> datetime:
+        """When the request came, for what shows no seventh digit (a row, a message's Date): `Runtime.instant`."""
+        return self.runtime.instant(self.gen)
+
     def local(self, moment: DotNetDateTime) -> datetime:
         """A moment as a wall-clock time in the zone this response speaks."""
         return moment.value.astimezone(self.zone or self.runtime.base_zone)

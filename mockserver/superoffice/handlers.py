@@ -66,12 +66,6 @@ async def _accept(call: Call, submissions: list[ingest.Submission], plan: delive
         raise problems.server_error(f"The e-mail could not be sent: {exc.reason}", error_type="SoException") from None
 
 
-def _submission(call: Call, out: dict[str, Any], request: dict[str, Any], sent: DotNetDateTime) -> ingest.Submission:
-    """The MIME message the entity stands for, with `Size` set from it."""
-    [submission] = _submissions(call, [(out, request, sent)])
-    return submission
-
-
 def _submissions(
     call: Call, mails: list[tuple[dict[str, Any], dict[str, Any], DotNetDateTime]]
 ) -> list[ingest.Submission]:
@@ -189,7 +183,7 @@ async def save_to_mail_server() -> Response:
     date = assigned["Sent"] if isinstance(assigned["Sent"], DotNetDateTime) else sent
     flags = ("\\Seen",) if is_sent else ("\\Seen", "\\Draft")
     plan = delivery.plan_save(call.runtime.mail.options, out["FolderName"], flags)
-    [outcome] = await _accept(call, [_submission(call, out, {"Email": email}, date)], plan)
+    [outcome] = await _accept(call, _submissions(call, [(out, {"Email": email}, date)]), plan)
     _server_ids(out, outcome)
     return call.respond(out)
 
@@ -209,7 +203,7 @@ async def relay_message() -> Response:
         mail=mime.Written(raw, head["Subject"], head["From"], head["To"]),
         request=dict(body),
         user=call.user,
-        accepted_at=call.runtime.instant(call.gen),
+        accepted_at=call.instant(),
         namespace=call.namespace,
     )
     await _accept(

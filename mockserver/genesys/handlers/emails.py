@@ -54,7 +54,7 @@ async def send(id: str) -> Response:  # noqa: A002 - the contract names the path
     delay = call.controls.notification_delay
     origin = str(Request(call.scope).base_url).rstrip("/")
     # One instant for the message's Date and the row: neither shows the seventh digit `now` would draw for.
-    moment = call.runtime.instant(call.gen)
+    moment = call.instant()
     await ingest.accept(
         call.runtime.mail,
         ingest.Submission(
