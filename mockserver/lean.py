@@ -31,6 +31,7 @@ same answers.
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
@@ -58,7 +59,7 @@ from connexion.middleware.routing import RoutingMiddleware
 from connexion.middleware.security import SecurityAPI, SecurityMiddleware, SecurityOperation
 from connexion.middleware.swagger_ui import SwaggerUIAPI, SwaggerUIMiddleware
 from connexion.operations import AbstractOperation
-from connexion.security import SECURITY_HANDLERS, AbstractSecurityHandler
+from connexion.security import NO_VALUE, SECURITY_HANDLERS, AbstractSecurityHandler, BasicSecurityHandler
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
@@ -463,12 +464,80 @@ class _SecurityRequest(ConnexionRequest):
 
 
 class LeanSecurityOperation(SecurityOperation):
+    """Connexion's security check, with a shortcut for a request whose credentials pass the operation's first
+    security requirement when that is Basic alone (every SuperOffice and GWS operation; most clients send Basic).
+
+    Connexion tries the requirements in order and takes the first that yields the caller, so success on the
+    first is the whole answer: the shortcut does the steps Connexion's Basic handler does (`Authorization` as
+    `Headers.get` finds it, `split`, base64, `latin1`, `split(":", 1)`, the credential function with the
+    keywords it accepts) and records the caller as `verify_security` does. Anything else (no or another scheme,
+    bad base64, refused credentials, a coroutine) goes to Connexion's own check from the start, which answers
+    it as before. ~5.7 → ~1.5 µs a request."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._basic = self._first_basic()
+
+    def _first_basic(self) -> Callable[..., Any] | None:
+        """The credential function of the first requirement, when that is one Basic scheme; with the keywords
+        Connexion would pass it."""
+        if not self.security or not self.security[0] or len(self.security[0]) != 1:
+            return None
+        [(name, scopes)] = self.security[0].items()
+        scheme = self.security_schemes[name]
+        if scheme.get("type") != "http" or str(scheme.get("scheme", "")).lower() != "basic":
+            return None
+        handler_cls = self.security_handler_factory.security_handlers.get("basic")
+        if handler_cls is None or not issubclass(handler_cls, BasicSecurityHandler):
+            return None
+        handler = handler_cls()
+        func = handler._resolve_func(scheme)
+        if func is None:
+            return None
+        keywords: dict[str, Any] = {}
+        if handler._accepts_kwarg(func, handler.required_scopes_kw):
+            keywords[handler.required_scopes_kw] = scopes
+        wants_request = handler._accepts_kwarg(func, handler.request_kw)
+        request_kw = handler.request_kw
+
+        def check(request: ConnexionRequest, username: str, password: str) -> Any:
+            if wants_request:
+                return func(username, password, **keywords, **{request_kw: request})
+            return func(username, password, **keywords)
+
+        return check
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.security:
             await self.next_app(scope, receive, send)
             return
-        await self.verification_fn(_SecurityRequest(scope))
+        request = _SecurityRequest(scope)
+        if self._basic is None or not self._passes_basic(request, scope):
+            await self.verification_fn(request)
         await self.next_app(scope, receive, send)
+
+    def _passes_basic(self, request: ConnexionRequest, scope: Scope) -> bool:
+        assert self._basic is not None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+                break
+        else:
+            return False
+        parts = authorization.split(maxsplit=1)
+        if len(parts) != 2 or parts[0].lower() != "basic":
+            return False
+        try:
+            username, password = base64.b64decode(parts[1]).decode("latin1").split(":", 1)
+            token_info = self._basic(request, username, password)
+        except Exception:
+            return False
+        if token_info is None or token_info is NO_VALUE or asyncio.iscoroutine(token_info):
+            if asyncio.iscoroutine(token_info):
+                token_info.close()
+            return False
+        request.context.update({"user": token_info.get("sub", token_info.get("uid")), "token_info": token_info})
+        return True
 
 
 class LeanSecurityAPI(SecurityAPI):

@@ -17,7 +17,7 @@ from connexion.json_schema import resolve_refs
 from connexion.middleware.routing import RoutingMiddleware
 from connexion.resolver import Resolver
 from connexion.spec import Specification
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
@@ -78,6 +78,12 @@ REQUESTS: list[tuple[str, str, dict[str, str], Any]] = [
     ("POST", SEND, {**JSON, "Authorization": "Bearer 8A:token"}, {"Emails": []}),
     ("POST", SEND, {**JSON, "Authorization": "Basic"}, {"Emails": []}),
     ("POST", SEND, {**JSON, "Authorization": basic(USER, "not-the-password")}, {"Emails": []}),
+    # The Basic shortcut (`LeanSecurityOperation`): the scheme in any case, spaces, base64 it cannot read, no colon.
+    ("POST", SEND, {**JSON, "Authorization": "bAsIc  " + basic(USER, PASSWORD).split()[1]}, {"Emails": []}),
+    ("POST", SEND, {**JSON, "Authorization": "Basic !!!"}, {"Emails": []}),
+    ("POST", SEND, {**JSON, "Authorization": "Basic " + base64.b64encode(b"no-colon").decode()}, {"Emails": []}),
+    ("POST", SEND, {**JSON, "Authorization": "Basic " + base64.b64encode(b":" + PASSWORD.encode()).decode()}, {}),
+    ("POST", GWS_SEND, {**JSON, "Authorization": basic(USER, "wrong")}, {"operationName": "Send", "email": {}}),
     ("POST", SEND, {"Content-Type": "application/json", "X-XSRF-TOKEN": "t", "Cookie": "XSRF-TOKEN=t"}, {"Emails": []}),
     ("POST", SEND, {"Content-Type": "application/json", "X-XSRF-TOKEN": "t", "Cookie": "XSRF-TOKEN=u"}, {"Emails": []}),
     # A browser's requests: the CORS middleware's own way, not the lean one for clients that send no Origin.
@@ -302,3 +308,63 @@ def test_vary_origin_is_added_as_starlette_adds_it(headers: list[tuple[bytes, by
     asyncio.run(lean._vary_on_origin({"type": "http.response.body", "body": b"x"}, send=send))
     assert out[0] == out[1]
     assert out[2] == {"type": "http.response.body", "body": b"x"}
+
+
+# Authorization values around Basic: schemes in any case, stray spaces and characters, base64 and not.
+_CREDENTIAL = st.one_of(
+    st.sampled_from([USER, PASSWORD, "", ":", "a:b:c", "é", "\x00"]), st.text(alphabet="tjeT0:é ", max_size=8)
+)
+_AUTHORIZATION = st.one_of(
+    st.builds(
+        lambda scheme, gap, user, password: scheme + gap + base64.b64encode(f"{user}:{password}".encode()).decode(),
+        st.sampled_from(["Basic", "basic", "BASIC", "Bearer", "SOTicket", ""]),
+        st.sampled_from([" ", "  ", "\t", ""]),
+        _CREDENTIAL,
+        _CREDENTIAL,
+    ),
+    st.text(alphabet="Basic =:/+A0\t", max_size=16),
+)
+
+
+# Two apps answer each example; the fixture's two apps are meant to live across examples (they see the same
+# requests in the same order, as in the test above).
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(authorization=_AUTHORIZATION, path=st.sampled_from([SEND, GWS_SEND]))
+def test_the_basic_shortcut_answers_every_authorization_as_connexion_does(
+    clients: tuple[TestClient, TestClient], authorization: str, path: str
+) -> None:
+    fast, slow = clients
+    body = {"operationName": "Send", "email": {"to": [], "from": "a@b.no"}} if path == GWS_SEND else {"Emails": []}
+    headers = {"Content-Type": "application/json", "Authorization": authorization}
+    assert answer(fast, "POST", path, headers, body) == answer(slow, "POST", path, headers, body)
+
+
+def test_good_basic_credentials_skip_connexions_check_and_name_the_user(
+    clients: tuple[TestClient, TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Credentials the first requirement (Basic) accepts are taken without Connexion's check; the caller is the
+    user the handler sees (the outbox row's `user`). Anything else still goes through Connexion's check."""
+    checked: list[str] = []
+    make = lean.LeanSecurityOperation._get_verification_fn
+
+    def spied(self: lean.LeanSecurityOperation) -> Any:
+        verify = make(self)
+
+        async def verification(request: Any) -> None:
+            checked.append(request.headers.get("authorization", ""))
+            await verify(request)
+
+        return verification
+
+    monkeypatch.setattr(lean.LeanSecurityOperation, "_get_verification_fn", spied)
+    settings = mock_settings(seed=4, gws_csrf=False, users=(f"{USER}:{PASSWORD}",))
+    with create_app(settings).test_client() as client:
+        relayed = {"Rfc822": "Subject: Hei\r\n\r\nbody", "Recipients": ["kari@fjordtech.no"]}
+        assert client.post(RELAY, json=relayed, headers=JSON).status_code == 204
+        assert checked == []
+        [row] = client.get("/_mock/outbox").json()["items"]
+        assert row["user"] == USER
+        assert client.post(RELAY, json=relayed, headers={**JSON, "Authorization": "SOTicket 7T:abc"}).status_code == 204
+        refused = client.post(RELAY, json=relayed, headers={**JSON, "Authorization": basic(USER, "x")})
+        assert refused.status_code == 401
+        assert checked == ["SOTicket 7T:abc", basic(USER, "x")]
