@@ -33,7 +33,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -46,9 +47,10 @@ from connexion.decorators import StarletteDecorator
 from connexion.decorators.parameter import AsyncParameterDecorator, _get_path_arguments, unwrap_decorators
 from connexion.exceptions import UnsupportedMediaTypeProblem
 from connexion.lifecycle import ConnexionRequest
-from connexion.middleware.abstract import ROUTING_CONTEXT
+from connexion.middleware.abstract import ROUTING_CONTEXT, RoutedMiddleware
 from connexion.middleware.context import ContextAPI, ContextMiddleware, ContextOperation
 from connexion.middleware.exceptions import ExceptionMiddleware
+from connexion.middleware.lifespan import LifespanMiddleware
 from connexion.middleware.main import ConnexionMiddleware
 from connexion.middleware.request_validation import (
     RequestValidationAPI,
@@ -441,12 +443,63 @@ class LeanAsyncApi(AsyncApi):
 
 
 class LeanAsyncApp(connexion.AsyncApp):
-    """Connexion's async app whose operations keep their decorated handlers."""
+    """Connexion's async app whose operations keep their decorated handlers, and whose routed middlewares hand a
+    request straight to the next one's operation (`fuse_routed`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # The inner app makes each API's operations through `api_cls`; AsyncApp builds it itself.
         self._middleware_app.api_cls = LeanAsyncApi
+        # AbstractApp makes its ConnexionMiddleware itself; this one fuses the stack it builds.
+        self.middleware.__class__ = LeanConnexionMiddleware
+
+
+class LeanConnexionMiddleware(ConnexionMiddleware):
+    def _build_middleware_stack(self) -> tuple[ASGIApp, Iterable[ASGIApp]]:
+        app, apps = super()._build_middleware_stack()
+        apps = list(apps)
+        fuse_routed(apps)
+        return app, apps
+
+
+def fuse_routed(apps: Sequence[ASGIApp]) -> None:
+    """Point each routed operation at the operation the next routed middleware would pick for the same request.
+
+    Below the routing, each of Connexion's routed middlewares (security, request and response validation,
+    context) looks the request's operation up again by base path and id, and the lifespan middleware between
+    them passes every HTTP request on. The answer is the same for every request an operation sees (the routing
+    context is set once, above them, and nothing below changes it), so it is looked up once, here. A middleware
+    that would not find the operation is left in place, to answer as it does."""
+    for middleware in apps:
+        if not isinstance(middleware, RoutedMiddleware):
+            continue
+        for base_path, apis in middleware.apis.items():
+            for api in apis:
+                for operation_id, operation in api.operations.items():
+                    following = getattr(operation, "next_app", None)
+                    # An API with nothing to do for an operation (response validation, off) lists the next app
+                    # itself, shared by all its operations: that is not rewired.
+                    if operation_id is not None and following is not None and operation is not api.next_app:
+                        operation.next_app = _next_operation(following, base_path, operation_id)
+
+
+def _next_operation(app: ASGIApp, base_path: str, operation_id: str) -> ASGIApp:
+    """What a routed HTTP request for `operation_id` reaches from `app` on, past the hops that only look it up."""
+    while True:
+        if isinstance(app, LifespanMiddleware):
+            passed_on: ASGIApp = app.next_app  # every HTTP request is passed on
+            app = passed_on
+            continue
+        if isinstance(app, RoutedMiddleware) and base_path in app.apis:
+            apis = app.apis[base_path]
+            found: list[ASGIApp] = [api.operations[operation_id] for api in apis if operation_id in api.operations]
+            # `auth_all_paths` gives every id a default operation, made when first looked up: left to do so.
+            if not found or any(isinstance(api.operations, defaultdict) for api in apis):
+                break
+            app = found[0]  # the first API that has it, as RoutedMiddleware.__call__ picks
+            continue
+        break
+    return app
 
 
 class _SecurityRequest(ConnexionRequest):

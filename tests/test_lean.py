@@ -368,3 +368,30 @@ def test_good_basic_credentials_skip_connexions_check_and_name_the_user(
         refused = client.post(RELAY, json=relayed, headers={**JSON, "Authorization": basic(USER, "x")})
         assert refused.status_code == 401
         assert checked == ["SOTicket 7T:abc", basic(USER, "x")]
+
+
+def test_each_routed_operation_hands_its_request_straight_to_the_next_operation() -> None:
+    """Below the routing, no middleware looks the operation up again (`lean.fuse_routed`): from the security
+    check on, every hop of every contract operation is an operation of that same id, down to its handler."""
+    app = create_app(mock_settings(gws_csrf=False))
+    with app.test_client() as client:
+        assert client.post(RELAY, json={"Rfc822": "Subject: x\r\n\r\nb", "Recipients": ["a@b.no"]}, headers=AUTH)
+    stack = app.middleware.middleware_stack
+    assert stack is not None
+    [security] = [m for m in stack if isinstance(m, lean.LeanSecurityMiddleware)]
+    reached = 0
+    for apis in security.apis.values():
+        for api in apis:
+            for operation_id, operation in api.operations.items():
+                hops = []
+                while operation is not None:
+                    hops.append(type(operation).__name__)
+                    operation = getattr(operation, "next_app", None)
+                assert hops == [
+                    "LeanSecurityOperation",
+                    "LeanRequestValidationOperation",
+                    "ContextOperation",
+                    "LeanAsyncOperation",
+                ], operation_id
+                reached += 1
+    assert reached >= len(spec.operations())  # the vendors' operations, and the control API's
