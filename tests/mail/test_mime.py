@@ -10,6 +10,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -221,6 +222,23 @@ _HEADER_PIECE = st.one_of(
 def test_header_items_are_split_as_the_compat32_parser_splits_them(data: bytes) -> None:
     reference = BytesParser(policy=policy.compat32).parsebytes(data, headersonly=True).raw_items()
     assert mime.raw_header_items(data) == list(reference)
+
+
+@pytest.mark.parametrize(
+    ("data", "items"),
+    [
+        # A lone CR ends a line too (the one-pass read of LF-ended blocks must not take these).
+        (b"Subject: a\rTo: b\r\n\r\nbody", [("Subject", "a"), ("To", "b")]),
+        (b"Subject: a\r b\nTo: c\n\nx", [("Subject", "a\r b"), ("To", "c")]),
+        (b"X: 1\r\nSubject: a\r\r\nTo: b\r\n", [("X", "1"), ("Subject", "a")]),
+        # LF and CRLF blocks, folded, with lines that are no field, and a last line with no end.
+        (b"From x\nA:  1\n\t2\n:z\n 3\nB:", [("A", "1\n\t2"), ("B", "")]),
+        (b"A: 1\r\n \r\nB:2\r\nFrom y: z\r\n c\r\n\r\nD: 4", [("A", "1\r\n "), ("B", "2")]),
+    ],
+)
+def test_header_items_at_every_kind_of_line_end(data: bytes, items: list[tuple[str, str]]) -> None:
+    reference = BytesParser(policy=policy.compat32).parsebytes(data, headersonly=True).raw_items()
+    assert mime.raw_header_items(data) == list(reference) == items
 
 
 def test_header_items_keep_folding_and_skip_what_is_no_field() -> None:
