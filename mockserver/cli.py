@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gc
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -146,6 +147,15 @@ def served_app() -> Any:
     return app
 
 
+def access_log(log_level: str) -> bool:
+    """Whether uvicorn should log each request: only where its access lines (INFO) would be written. With the
+    log off it still builds each line's arguments (the path quoted, the client's address) before the logger drops
+    it: ~0.7 us a request in a loop of its own."""
+    from uvicorn.config import LOG_LEVELS
+
+    return LOG_LEVELS.get(log_level.lower(), logging.INFO) <= logging.INFO
+
+
 def _run_uvicorn(settings: Settings) -> None:
     import uvicorn
 
@@ -163,6 +173,7 @@ def _run_uvicorn(settings: Settings) -> None:
                 workers=settings.workers,
                 loop=EVENT_LOOP,
                 log_level=settings.log_level,
+                access_log=access_log(settings.log_level),
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             )
         )
@@ -177,6 +188,7 @@ def _run_uvicorn(settings: Settings) -> None:
             port=settings.port,
             loop=EVENT_LOOP,
             log_level=settings.log_level,
+            access_log=access_log(settings.log_level),
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
 

@@ -95,3 +95,47 @@ def test_the_served_process_freezes_its_start_up_heap_and_collects_young_objects
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "ok", done.stderr
+
+
+@pytest.mark.parametrize(
+    ("level", "logged"),
+    [("trace", True), ("debug", True), ("info", True), ("INFO", True), ("warning", False), ("error", False)],
+)
+def test_requests_are_access_logged_exactly_where_uvicorn_would_write_the_lines(level: str, logged: bool) -> None:
+    """Access lines are INFO records: below INFO uvicorn would drop them, after building each one's arguments."""
+    from mockserver.cli import access_log
+
+    assert access_log(level) is logged
+
+
+@pytest.mark.parametrize(("level", "logged"), [("info", True), ("warning", False)])
+def test_a_served_request_shows_in_the_log_at_info_and_not_above(
+    level: str, logged: bool, tmp_path: pathlib.Path
+) -> None:
+    import base64
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    from tests.servers import free_port, wait_for_port
+
+    port = free_port()
+    argv = ["serve", "--port", str(port), "--delivery", "none", "--log-level", level]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mockserver", *argv, "--store", str(tmp_path / "o.sqlite3")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for_port(port, timeout=30)
+        auth = {"Authorization": "Basic " + base64.b64encode(b"a:b").decode()}
+        relayed = {"Rfc822": "Subject: x\r\n\r\nb", "Recipients": ["a@b.no"]}
+        url = f"http://127.0.0.1:{port}/api/v1/Agents/EMail/RelayMessage"
+        assert httpx.post(url, json=relayed, headers=auth).status_code == 204
+    finally:
+        server.send_signal(signal.SIGINT)
+        output, _ = server.communicate(timeout=30)
+    assert ('"POST /api/v1/Agents/EMail/RelayMessage HTTP/1.1" 204' in output) is logged, output
