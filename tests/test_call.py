@@ -22,7 +22,7 @@ from mockserver.formats.dotnet import DotNetDateTime
 from mockserver.formats.projection import parse_select
 from mockserver.mail.outbox import Filters
 from mockserver.runtime import Runtime
-from tests.conftest import AUTH, RELAY, SEND, mock_settings
+from tests.conftest import AUTH, GWS_SEND, RELAY, SEND, mock_settings
 
 RUNTIME = Runtime(mock_settings(seed=11))
 BODY: dict[str, Any] = {
@@ -337,3 +337,41 @@ def test_only_a_request_with_a_long_run_between_quotes_may_hold_a_long_string() 
     assert not calls.may_hold_long_string(orjson.dumps([{"Subject": "Hei " * n} for n in range(0, 16000, 400)]))
     assert not calls.may_hold_long_string(orjson.dumps(["x" * (piece - 2)] * 20))
     assert not calls.may_hold_long_string(b"")
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "body", "user"),
+    [
+        (RELAY, AUTH, {"Rfc822": "Subject: x\r\n\r\nb", "Recipients": ["a@b.no"]}, "tje0"),
+        (SEND, {"Authorization": "SOTicket 7T:abc"}, {"Emails": []}, "ticket:7T"),
+        (
+            GWS_SEND,
+            AUTH,
+            {"operationName": "Send", "queueName": "q", "email": {"to": ["a@b.no"], "from": "c@d"}},
+            "tje0",
+        ),
+    ],
+)
+def test_the_call_names_the_operation_and_the_caller_as_connexions_context_does(
+    monkeypatch: pytest.MonkeyPatch, path: str, headers: dict[str, str], body: Any, user: str
+) -> None:
+    """`begin` reads the operation id and the caller from the scope; Connexion's context proxies agree."""
+    from connexion import context as cx
+
+    from mockserver.genesys.handlers import emails
+    from mockserver.superoffice import handlers
+
+    seen: list[tuple[str, str | None, str, str | None]] = []
+
+    async def spied(offered: Any) -> calls.Call:
+        call = await calls.begin(offered)
+        seen.append((call.operation_id, call.user, cx.operation.operation_id, cx.context.get("user")))
+        return call
+
+    monkeypatch.setattr(handlers, "begin", spied)
+    monkeypatch.setattr(emails, "begin", spied)
+    with create_app(mock_settings(gws_csrf=False)).test_client() as client:
+        assert client.post(path, json=body, headers=headers).status_code < 300
+    [(operation_id, caller, expected_id, expected_caller)] = seen
+    assert (operation_id, caller) == (expected_id, expected_caller)
+    assert caller == user

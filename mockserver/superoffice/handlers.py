@@ -24,7 +24,7 @@ DEFAULT_SENT_FOLDER = "Sent"
 
 
 async def _begin(offered: tuple[str, ...] | None) -> Call:
-    runtime: Runtime = cx.scope[RUNTIME_KEY]
+    runtime: Runtime = cx.scope._get_current_object()[RUNTIME_KEY]
     if runtime.settings.online_restricted:
         raise problems.forbidden(ONLINE_RESTRICTED)
     return await begin(offered)
