@@ -118,7 +118,24 @@ SUMMARY_COLUMNS = (
 
 
 def now_text() -> str:
-    return instant_text(datetime.now(UTC))
+    """`instant_text` of the current instant."""
+    return epoch_text(time.time_ns())
+
+
+# The text of the second the last stamp fell in: every request files a stamp, and `isoformat` of an aware
+# datetime (~0.9 µs, ~2.6 µs in the app under load) was most of its cost. (second, "YYYY-MM-DDTHH:MM:SS.")
+_SECOND: tuple[int, str] = (-1, "")
+
+
+def epoch_text(ns: int) -> str:
+    """`instant_text` of the instant `ns` nanoseconds after the epoch (the microseconds truncated)."""
+    global _SECOND
+    second, micros = divmod(ns // 1000, 1_000_000)
+    known, prefix = _SECOND  # one read: another thread may replace it meanwhile, never half of it
+    if known != second:
+        prefix = datetime.fromtimestamp(second, UTC).isoformat()[:19] + "."
+        _SECOND = (second, prefix)
+    return f"{prefix}{micros:06d}+00:00"
 
 
 def instant_text(moment: datetime) -> str:

@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mockserver.mail.outbox import (
     FAILED,
@@ -24,7 +26,9 @@ from mockserver.mail.outbox import (
     Filters,
     Outbox,
     Record,
+    epoch_text,
     instant_text,
+    now_text,
     parse_instant,
 )
 from mockserver.mail.store import SqliteStore
@@ -95,6 +99,22 @@ def test_instant_text_is_the_stored_form_and_sorts_like_time() -> None:
     assert instant_text(moment.replace(tzinfo=None)) == "2025-11-03T09:30:00.000000+00:00"
     assert instant_text(datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1)))) == "0001-01-01T00:00:00.000000+00:00"
     assert instant_text(datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-2)))).startswith("9999-12-31T23:59")
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_LAST_NS = (datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC) - _EPOCH) // timedelta(seconds=1) * 10**9 + 999_999_999
+
+
+@settings(max_examples=300)
+@given(st.lists(st.integers(0, _LAST_NS), min_size=1, max_size=4))
+def test_stamps_of_the_current_instant_are_instant_text_of_it(instants: list[int]) -> None:
+    """`now_text` writes the stamp without `isoformat` of a datetime; the text is the same for any instant, also
+    several in a row within a second and across seconds (the second's text is remembered)."""
+    for ns in [*instants, *(ns + 1_000 for ns in instants if ns + 1_000 <= _LAST_NS)]:
+        assert epoch_text(ns) == instant_text(_EPOCH + timedelta(microseconds=ns // 1000))
+    before = datetime.now(UTC)
+    stamp = now_text()
+    assert instant_text(before) <= stamp <= instant_text(datetime.now(UTC) + timedelta(microseconds=1))
 
 
 def test_since_compares_instants_not_texts() -> None:
