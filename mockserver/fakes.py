@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import random
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -108,13 +107,16 @@ class Gen:
         return self._faker
 
     def message_id(self, domain: str) -> str:
-        return f"<{uuid.UUID(int=self.rng.getrandbits(128), version=4)}@{domain}>"
+        return f"<{uuid4_text(self.rng.getrandbits(128))}@{domain}>"
 
     def server_id(self) -> int:
-        return self.rng.randint(1000, 99999)
+        return 1000 + below(self.rng, 99999 - 1000 + 1)  # rng.randint(1000, 99999)
 
     def item_id(self) -> int:
-        return self.rng.randint(1, 99999)
+        return 1 + below(self.rng, 99999)  # rng.randint(1, 99999)
+
+    def account_id(self) -> int:
+        return 1 + below(self.rng, 40)  # rng.randint(1, 40)
 
     def rights(self, carrier: str, moment: datetime | None = None) -> dict[str, Any]:
         """`TableRight` and `FieldProperties` of one carrier, drawn from the carrier's pool (one draw per
@@ -132,7 +134,27 @@ class Gen:
 
     def fraction_ticks(self) -> tuple[int, int]:
         """Microseconds and the seventh fractional digit, for a realistic-looking `now`."""
-        return self.rng.randrange(1_000_000), self.rng.randrange(10)
+        rng = self.rng
+        return below(rng, 1_000_000), below(rng, 10)  # rng.randrange(1_000_000), rng.randrange(10)
+
+
+def below(rng: random.Random, n: int) -> int:
+    """What `rng.randrange(n)` draws (and `randint(a, b)` as `a + below(rng, b - a + 1)`): CPython's
+    `_randbelow_with_getrandbits`, without the argument checks and calls around it. A mail's ids and clock
+    fraction are five such draws (~0.6 µs each that way, ~0.2 µs this way); `tests/test_fakes.py` holds the two
+    to the same numbers from the same seed."""
+    k = n.bit_length()
+    r = rng.getrandbits(k)
+    while r >= n:
+        r = rng.getrandbits(k)
+    return r
+
+
+def uuid4_text(bits: int) -> str:
+    """`str(uuid.UUID(int=bits, version=4))`, without building the UUID object."""
+    bits = (bits & ~(0xC000 << 48) | 0x8000 << 48) & ~(0xF000 << 64) | 4 << 76
+    text = f"{bits:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 RIGHTS_POOL_BITS = 6  # 64 combinations of rights per carrier and language

@@ -110,3 +110,50 @@ def test_a_lazy_generator_draws_what_the_faker_seeded_one_draws(
     reference = Gen(FakerPool().seeded(seed, texts.faker_locale), seed, texts)
     lazy = Gen.lazy(pool, seed, texts)
     assert [draw(lazy, name) for name in calls] == [draw(reference, name) for name in calls]
+
+
+@settings(max_examples=300)
+@given(st.integers(0, 2**64), st.lists(st.integers(1, 2**70), min_size=1, max_size=12))
+def test_below_draws_what_randrange_draws(seed: int, bounds: list[int]) -> None:
+    """`below` is CPython's own `_randbelow`: from the same seed, the same numbers as randrange and randint."""
+    import random
+
+    from mockserver.fakes import below
+
+    fast, reference = random.Random(seed), random.Random(seed)
+    for n in bounds:
+        assert below(fast, n) == reference.randrange(n)
+        assert 7 + below(fast, n) == reference.randint(7, 7 + n - 1)
+
+
+@given(st.integers(0, 2**128 - 1))
+def test_uuid4_text_is_the_uuid_modules_text(bits: int) -> None:
+    import uuid
+
+    from mockserver.fakes import uuid4_text
+
+    assert uuid4_text(bits) == str(uuid.UUID(int=bits, version=4))
+
+
+_POOL = FakerPool()
+
+
+@given(st.integers(0, 2**53 - 1), st.lists(st.sampled_from(["message_id", "server", "item", "account", "now"])))
+def test_a_mails_ids_and_clock_fraction_are_the_draws_they_always_were(seed: int, draws: list[str]) -> None:
+    """Same seed, same answers as before the draws were taken without randint and uuid.UUID (golden examples)."""
+    import random
+    import uuid
+
+    gen, reference = Gen.lazy(_POOL, seed), random.Random(seed)
+    for draw in draws:
+        if draw == "message_id":
+            expected: object = f"<{uuid.UUID(int=reference.getrandbits(128), version=4)}@nordlys.no>"
+            assert gen.message_id("nordlys.no") == expected
+        elif draw == "server":
+            assert gen.server_id() == reference.randint(1000, 99999)
+        elif draw == "item":
+            assert gen.item_id() == reference.randint(1, 99999)
+        elif draw == "account":
+            assert gen.account_id() == reference.randint(1, 40)
+        else:
+            assert gen.fraction_ticks() == (reference.randrange(1_000_000), reference.randrange(10))

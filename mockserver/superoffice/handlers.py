@@ -136,7 +136,7 @@ async def send_emails() -> Response:
             "IsSent": True,
             "ServerId": call.gen.server_id(),
             "EmailItemId": call.gen.item_id(),
-            "AccountId": email.get("AccountId") or call.gen.rng.randint(1, 40),
+            "AccountId": email.get("AccountId") or call.gen.account_id(),
         }
         if folder is not None:
             assigned["FolderName"] = folder
@@ -177,7 +177,7 @@ async def save_to_mail_server() -> Response:
         "FolderName": email.get("FolderName") or (DEFAULT_SENT_FOLDER if is_sent else "Drafts"),
         "ServerId": call.gen.server_id(),
         "EmailItemId": email.get("EmailItemId") or call.gen.item_id(),
-        "AccountId": email.get("AccountId") or call.gen.rng.randint(1, 40),
+        "AccountId": email.get("AccountId") or call.gen.account_id(),
     }
     out = carriers.entity(call, email, assigned)
     date = assigned["Sent"] if isinstance(assigned["Sent"], DotNetDateTime) else sent
