@@ -22,7 +22,11 @@ list and a middleware's `api_cls`), keep what does not change between requests i
 * the parameter decorator prepared every argument the operation defines (query defaults, body, form files)
   on every call, for handlers that take none of them or only their path parameters;
 * the handler's decorators built Connexion's request object for a handler that takes no argument, and asked
-  on every call whether the handler is a coroutine function.
+  on every call whether the handler is a coroutine function;
+* below the routing, each routed middleware (security, request and response validation, context) looked the
+  request's operation up again, with the lifespan middleware passing it on between them (`fuse_routed`);
+* the security check went through Connexion's generic loop over the requirements for the Basic credentials
+  nearly every client sends, which pass the first (`LeanSecurityOperation`).
 
 A request that fails validation fails exactly as before; `tests/test_lean.py` holds the two stacks to the
 same answers.
