@@ -529,7 +529,7 @@ class LeanSecurityOperation(SecurityOperation):
     `Headers.get` finds it, `split`, base64, `latin1`, `split(":", 1)`, the credential function with the
     keywords it accepts) and records the caller as `verify_security` does. Anything else (no or another scheme,
     bad base64, refused credentials, a coroutine) goes to Connexion's own check from the start, which answers
-    it as before. ~5.7 → ~1.5 µs a request."""
+    it as before. Connexion's check took ~5.7 µs; the own floor's relay 37.8 → 33.2 µs in process."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -589,9 +589,10 @@ class LeanSecurityOperation(SecurityOperation):
             token_info = self._basic(request, username, password)
         except Exception:
             return False
-        if token_info is None or token_info is NO_VALUE or asyncio.iscoroutine(token_info):
-            if asyncio.iscoroutine(token_info):
-                token_info.close()
+        if asyncio.iscoroutine(token_info):
+            token_info.close()  # an async credential function: Connexion's check awaits a call of its own
+            return False
+        if token_info is None or token_info is NO_VALUE:
             return False
         request.context.update({"user": token_info.get("sub", token_info.get("uid")), "token_info": token_info})
         return True
