@@ -15,7 +15,6 @@ from urllib.parse import parse_qsl, urlencode
 
 import orjson
 from connexion import context as cx
-from connexion.middleware.abstract import ROUTING_CONTEXT
 from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -23,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 from mockserver import controls
 from mockserver.contract import problems, spec
 from mockserver.contract.bodies import BODY_KEY, RAW_BODY_KEY, RUNTIME_KEY
+from mockserver.contract.bodies import operation_id as routed_operation_id
 from mockserver.contract.negotiation import negotiate
 from mockserver.fakes import Gen
 from mockserver.formats import locales, timezones
@@ -249,8 +249,7 @@ async def begin(offered: Sequence[str] | None) -> Call:
     query = scope.get("query_string", b"").decode("latin-1")
     # Read from the scope, where the routing and the security check left them (through Connexion's context
     # proxies each read cost ~0.6 µs).
-    extensions = scope.get("extensions") or {}
-    operation_id = str((extensions.get(ROUTING_CONTEXT) or {}).get("operation_id") or cx.operation.operation_id)
+    operation_id = routed_operation_id(scope) or str(cx.operation.operation_id)
     wanted = controls.read(headers.get("prefer", []), query)
     accept = _first(headers, "accept")
     media_type = None
@@ -279,7 +278,7 @@ async def begin(offered: Sequence[str] | None) -> Call:
         )
     # The request's bytes are read: the decoded body is all the handler needs (and an attachment can be megabytes).
     raw = scope.pop(RAW_BODY_KEY, None)
-    user = (extensions.get(CONNEXION_CONTEXT) or {}).get("user")
+    user = (scope.get("extensions", {}).get(CONNEXION_CONTEXT) or {}).get("user")
     call = Call(
         runtime=runtime,
         scope=scope,

@@ -15,6 +15,7 @@ from typing import Any
 import jsonschema_rs
 import orjson
 from connexion.exceptions import NonConformingResponseBody
+from connexion.middleware.abstract import ROUTING_CONTEXT
 from connexion.validators import AbstractRequestBodyValidator, AbstractResponseBodyValidator, ParameterValidator
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope
@@ -325,7 +326,8 @@ class JsonBodyValidator(AbstractRequestBodyValidator):
 
 
 def operation_id(scope: Scope) -> str | None:
-    routing = scope.get("extensions", {}).get("connexion_routing", {})
+    """The operation the routing chose for the request (Connexion's routing context in the scope)."""
+    routing = scope.get("extensions", {}).get(ROUTING_CONTEXT, {})
     found = routing.get("operation_id")
     return str(found) if found else None
 

@@ -548,12 +548,13 @@ def read_headers(data: bytes, names: Sequence[str]) -> dict[str, str | None]:
         first.setdefault(name.lower(), (name, value))
     found: dict[str, str | None] = {}
     for wanted in names:
-        written = first.get(wanted.lower())
+        key = wanted.lower()
+        written = first.get(key)
         if written is None:
             found[wanted] = None
             continue
         name, value = written
-        plain = _AS_WRITTEN.get(wanted.lower())
+        plain = _AS_WRITTEN.get(key)
         if plain is not None and "=?" not in value and plain.fullmatch(value):
             found[wanted] = value
             continue
