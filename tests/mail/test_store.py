@@ -4,6 +4,8 @@ the shared dialect."""
 from __future__ import annotations
 
 import json
+import sqlite3
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -13,7 +15,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mockserver.mail.outbox import FAILED, INTERRUPTED, LEASE_SECONDS, QUEUED, SENT, Outbox, Record
-from mockserver.mail.store import PgRow, StoreUnavailable, _pg, open_store, postgres_schema, redacted
+from mockserver.mail.store import (
+    RESTART_FRAMES,
+    PgRow,
+    SqliteStore,
+    StoreUnavailable,
+    _pg,
+    open_store,
+    postgres_schema,
+    redacted,
+)
 from tests.mail.test_outbox import record
 from tests.servers import Postgres
 
@@ -276,3 +287,50 @@ def test_after_an_outage_longer_than_a_lease_no_live_process_loses_its_rows(
     finally:
         a.close()
         b.close()
+
+
+def _wal_frames(path: Path) -> int:
+    """Frames in the WAL now, read by a connection of its own (a passive checkpoint reports them)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        return int(conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
+    finally:
+        conn.close()
+
+
+def test_a_wal_written_to_without_a_pause_starts_over_after_a_checkpoint(tmp_path: Path) -> None:
+    """Under a steady stream of commits a passive checkpoint never catches up, and SQLite starts the WAL over only
+    when a write begins with every frame copied: the WAL grew for as long as the load lasted."""
+    path = tmp_path / "store.sqlite3"
+    store = SqliteStore(str(path))
+    store.create("CREATE TABLE filler (id INTEGER PRIMARY KEY, data BLOB NOT NULL);")
+    stop = threading.Event()
+    commits = [0]
+
+    def write() -> None:  # as the event loop and the delivery threads write: under the store's lock
+        while not stop.is_set():
+            with store.transaction() as conn:
+                conn.execute("INSERT INTO filler (data) VALUES (?)", (bytes(6000),))
+            commits[0] += 1
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        deadline = time.monotonic() + 60
+        while commits[0] < RESTART_FRAMES and time.monotonic() < deadline:  # each row is two pages and more
+            time.sleep(0.01)
+        before = commits[0]
+        assert before >= RESTART_FRAMES
+        store.checkpoint()
+        seen = commits[0]
+        while commits[0] < seen + 20 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert commits[0] >= seen + 20  # the writer went on after the checkpoint
+    finally:
+        stop.set()
+        writer.join()
+    # Every frame of the rows written before the checkpoint would still be in the WAL had it not started over.
+    assert _wal_frames(path) < before
+    with store.locked() as conn:
+        assert conn.execute("SELECT count(*) FROM filler").fetchone()[0] == commits[0]
+    store.close()
