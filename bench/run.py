@@ -51,6 +51,9 @@ PRISM = BENCH_DIR / "node_modules" / ".bin" / "prism"
 CEILING = BENCH_DIR / "ceiling.py"
 CONNEXION_FLOOR = BENCH_DIR / "connexion_floor.py"
 OWN_FLOOR = BENCH_DIR / "own_floor.py"
+WORK_FLOOR = BENCH_DIR / "work_floor.py"
+# The scenarios whose requests work_floor.py answers with work (SendEMails without attachments).
+WORK_FLOOR_SCENARIOS = ("send1", "send7", "send7nb", "send100")
 # The venv that runs this script is the project's: its mockserver is the one under test.
 MOCKSERVER = Path(sys.executable).parent / "mockserver"
 
@@ -149,6 +152,7 @@ class Config:
             "prism-static",
             "prism-dynamic",
             "own-floor",
+            "work-floor",
             "ours-1w",
             "ours-2w",
             "ours-1w-sink",
@@ -619,6 +623,19 @@ def build_targets(cfg: Config, workdir: Path, flags: set[str], pg_url: str | Non
         port,
         logs / "own-floor.log",
         60,
+    )
+    # The least work SendEMails's contract asks for, on the same app: what any SendEMails handler could reach.
+    port = free_port()
+    argv = mock_argv(port, 1, workdir / "outbox-work-floor.sqlite3", flags, launcher=(sys.executable, str(WORK_FLOOR)))
+    made["work-floor"] = Target(
+        "work-floor",
+        "floor",
+        "the mock's own app with SendEMails doing the least its contract asks (work_floor.py, 1 worker)",
+        argv,
+        port,
+        logs / "work-floor.log",
+        60,
+        only_scenarios=WORK_FLOOR_SCENARIOS,
     )
     port = free_port()
     sink = ["--sink-port", str(free_port())]
@@ -1222,6 +1239,10 @@ def check_targets(
     for scenario in ("send7", "send7nb"):
         ratio(scenario, "ours-1w", "vs_prism_static", "Prism static", 2.0)
         ratio(scenario, "ours-1w", "vs_own_floor", "own floor", 0.5)
+        # Whether a handler doing the least SendEMails's contract asks reaches the same goals in this run: where
+        # it does not, no handler on this app can (bench/work_floor.py).
+        ratio(scenario, "work-floor", "vs_prism_static", "Prism static", 2.0)
+        ratio(scenario, "work-floor", "vs_own_floor", "own floor", 0.5)
         ours = index.get((scenario, KEEPALIVE, "ours-1w"))
         prism = index.get((scenario, KEEPALIVE, "prism-static"))
         name = f"{scenario} {KEEPALIVE}, ours-1w: p99 ms vs Prism static p99"
@@ -1238,8 +1259,10 @@ def check_targets(
             add(name, spread, "<= 3.0", comparable(ours) and spread <= 3.0)
     for scenario in ("send1", "save", "relay", "gws"):
         ratio(scenario, "ours-1w", "vs_prism_static", "Prism static", 2.0)
+    ratio("send1", "work-floor", "vs_prism_static", "Prism static", 2.0)
     for scenario in ("send100", "send_att1m"):
         ratio(scenario, "ours-1w", "vs_prism_static", "Prism static", 1.0)
+    ratio("send100", "work-floor", "vs_prism_static", "Prism static", 1.0)
 
     ratio("send7sink", "ours-1w-sink", "vs_prism_static", "Prism static", 0.5)
     ratio("send7", "ours-1w-pg", "vs_ours_1w", "ours-1w (SQLite)", 0.7)
