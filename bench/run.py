@@ -52,8 +52,8 @@ CEILING = BENCH_DIR / "ceiling.py"
 CONNEXION_FLOOR = BENCH_DIR / "connexion_floor.py"
 OWN_FLOOR = BENCH_DIR / "own_floor.py"
 WORK_FLOOR = BENCH_DIR / "work_floor.py"
-# The scenarios whose requests work_floor.py answers with work (SendEMails without attachments).
-WORK_FLOOR_SCENARIOS = ("send1", "send7", "send7nb", "send100")
+# The scenarios whose requests work_floor.py answers with work (SendEMails without attachments, Genesys Send).
+WORK_FLOOR_SCENARIOS = ("send1", "send7", "send7nb", "send100", "gws")
 # The venv that runs this script is the project's: its mockserver is the one under test.
 MOCKSERVER = Path(sys.executable).parent / "mockserver"
 
@@ -624,13 +624,14 @@ def build_targets(cfg: Config, workdir: Path, flags: set[str], pg_url: str | Non
         logs / "own-floor.log",
         60,
     )
-    # The least work SendEMails's contract asks for, on the same app: what any SendEMails handler could reach.
+    # The least work SendEMails's and Genesys Send's contracts ask for, on the same app (work_floor.py).
     port = free_port()
     argv = mock_argv(port, 1, workdir / "outbox-work-floor.sqlite3", flags, launcher=(sys.executable, str(WORK_FLOOR)))
     made["work-floor"] = Target(
         "work-floor",
         "floor",
-        "the mock's own app with SendEMails doing the least its contract asks (work_floor.py, 1 worker)",
+        "the mock's own app with SendEMails and Genesys Send doing the least their contracts ask "
+        "(work_floor.py, 1 worker)",
         argv,
         port,
         logs / "work-floor.log",
@@ -1259,7 +1260,8 @@ def check_targets(
             add(name, spread, "<= 3.0", comparable(ours) and spread <= 3.0)
     for scenario in ("send1", "save", "relay", "gws"):
         ratio(scenario, "ours-1w", "vs_prism_static", "Prism static", 2.0)
-    ratio("send1", "work-floor", "vs_prism_static", "Prism static", 2.0)
+    for scenario in ("send1", "gws"):
+        ratio(scenario, "work-floor", "vs_prism_static", "Prism static", 2.0)
     for scenario in ("send100", "send_att1m"):
         ratio(scenario, "ours-1w", "vs_prism_static", "Prism static", 1.0)
     ratio("send100", "work-floor", "vs_prism_static", "Prism static", 1.0)

@@ -1,4 +1,5 @@
-"""The least work SendEMails can do on the mock's own app and still keep its contract: the bench's `work-floor` peer.
+"""The least work SendEMails and Genesys Send can do on the mock's own app and still keep their contracts: the bench's
+`work-floor` peer.
 
 The own floor (own_floor.py) is the framework with no handler work at all. This peer keeps the same app, the
 same command line and the same outbox, and replaces the SendEMails handler with the least its contract asks of
@@ -16,8 +17,9 @@ it, written plainly, without the mock's realism:
 So `work-floor / own floor` is about the most that a SendEMails handler doing the contract's work can keep of
 the framework's rate on this app, and a goal the work floor misses is out of reach of that work itself, not only
 of this mock's way of doing it. Mails with
-attachments are not written here (the bench runs this peer on the scenarios without them); every other
-operation answers a constant, as in the own floor.
+attachments are not written here (the bench runs this peer on the scenarios without them). Genesys Send
+(`gws_send`) writes its one mail the same way and answers the user's next reference id. Every other operation
+answers a constant, as in the own floor.
 
 Usage: python bench/work_floor.py serve --host 127.0.0.1 --port PORT [any other `mockserver serve` flag]
 """
@@ -46,10 +48,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from own_floor import constant_like
 
 from mockserver.contract.bodies import BODY_KEY, RUNTIME_KEY
-from mockserver.mail.outbox import NOT_SENT, Record, journal_json
+from mockserver.mail.outbox import NOT_SENT, Record, journal_json, now_text
 from mockserver.runtime import Runtime
 
 OPERATION = "v1EMailAgent_SendEMails"
+GWS_OPERATION = "gwsEmail_Send"
 CRLF = "\r\n"
 # One right for every carrier: drawing them is the mock's realism, not the contract's.
 RIGHTS = {"TableRight": {"Mask": "Select, Update, Delete", "Reason": ""}, "FieldProperties": {}}
@@ -213,6 +216,65 @@ async def send_emails() -> Response:
     return Response(orjson.dumps(answers), media_type="application/json")
 
 
+async def gws_send(id: str) -> Response:  # noqa: A002 - the contract names the path parameter `id`
+    """Genesys Send: the message and its row, the user's next reference id counted in the same transaction as
+    the row (the mock counts it in a transaction of its own first); no notification is prepared (no client
+    subscribes in the bench)."""
+    scope = cx.scope._get_current_object()
+    runtime: Runtime = scope[RUNTIME_KEY]
+    body = scope[BODY_KEY]
+    email = body["email"]
+    user = str((scope.get("extensions", {}).get("connexion_context") or {}).get("user") or "")
+    html, plain = email.get("body"), email.get("bodyAsPlainText")
+    if html and email.get("mime") == "text/plain":
+        plain, html = html, None
+    entity = {
+        "From": {"Address": email["from"]},
+        "To": [{"Address": item} for item in email["to"]],
+        "Cc": [{"Address": item} for item in email.get("cc") or ()],
+        "Bcc": [{"Address": item} for item in email.get("bcc") or ()],
+        "Subject": email.get("subject") or "",
+        "PlainBody": plain,
+        "HTMLBody": html,
+    }
+    sender = email["from"]
+    message_id = f"<{_ids.getrandbits(128):032x}@{sender.rpartition('@')[2] or 'localhost'}>"
+    to_header = listed(entity["To"])
+    raw = message(entity, message_id, format_datetime(datetime.now(UTC)), sender, to_header)
+    record = Record(
+        namespace="",
+        operation=GWS_OPERATION,
+        message_id=message_id,
+        envelope_from=sender,
+        recipients=[item["Address"] for key in ("To", "Cc", "Bcc") for item in entity[key]],
+        subject=entity["Subject"],
+        from_header=sender,
+        to_header=to_header,
+        raw=raw,
+        journal=journal_json({"id": id, **body}),
+        status=NOT_SENT,
+        user=user,
+    )
+    outbox = runtime.mail.outbox
+    stamp = now_text()
+
+    def count_and_file(conn: Any) -> int:
+        row = conn.execute(
+            'INSERT INTO gws_counters ("user", value) VALUES (?, 1) '
+            'ON CONFLICT ("user") DO UPDATE SET value = gws_counters.value + 1 RETURNING value',
+            (user,),
+        ).fetchone()
+        record.reference_id = int(row[0])
+        outbox._insert(conn, [(record, stamp)])
+        return record.reference_id
+
+    reference_id = await outbox.together(count_and_file)
+    return Response(orjson.dumps({"statusCode": 0, "referenceId": reference_id}), media_type="application/json")
+
+
+LEAST: dict[str, Callable[..., Any]] = {OPERATION: send_emails, GWS_OPERATION: gws_send}
+
+
 @contextlib.contextmanager
 def least_work_handlers() -> Iterator[None]:
     """While active, every app built answers SendEMails with `send_emails` above, every other operation with a
@@ -222,10 +284,11 @@ def least_work_handlers() -> Iterator[None]:
 
     def resolve(self: connexion.resolver.Resolver, operation_id: str) -> Callable[..., Any]:
         handler = original(self, operation_id)
-        if operation_id != OPERATION:
+        least = LEAST.get(operation_id)
+        if least is None:
             return constant_like(handler)
-        send_emails.__signature__ = inspect.signature(handler)  # type: ignore[attr-defined]
-        return send_emails
+        least.__signature__ = inspect.signature(handler)  # type: ignore[attr-defined]
+        return least
 
     resolver.resolve_function_from_operation_id = resolve
     try:

@@ -1,6 +1,7 @@
-"""The bench's work floor (bench/work_floor.py) does the work SendEMails's contract asks for, or its rate would
-bound nothing: every mail of the request stored and committed, parsed back by the stdlib to the same headers
-and bodies as the mail the mock itself writes for the same request, `Size` its length."""
+"""The bench's work floor (bench/work_floor.py) does the work SendEMails's and Genesys Send's contracts ask for, or
+its rate would bound nothing: every mail of the request stored and committed, parsed back by the stdlib to the
+same headers and bodies as the mail the mock itself writes for the same request, `Size` its length, the answer
+of the same shape."""
 
 from __future__ import annotations
 
@@ -86,3 +87,25 @@ def test_the_work_floor_stores_the_mail_the_mock_stores(scenario: str, tmp_path:
     # The answer has every property the mock's has, in the vendor's order.
     assert [list(item) for item in floor_answer] == [list(item) for item in mock_answer]
     assert [list(item["To"][0]) for item in floor_answer] == [list(item["To"][0]) for item in mock_answer]
+
+
+def test_the_work_floor_sends_the_genesys_mail_the_mock_sends(tmp_path: Path) -> None:
+    chosen = load_bodies(tmp_path / "bodies")["gws"]
+    body = chosen.file.read_bytes()
+
+    floor_app = create_app(Settings(delivery="none", store=str(tmp_path / "floor.sqlite3"), gws_csrf=False))
+    with least_work_handlers():
+        floor_answers = [_post(floor_app, chosen.path, body) for _ in range(2)]
+    mock_app = create_app(Settings(delivery="none", store=str(tmp_path / "mock.sqlite3"), gws_csrf=False))
+    mock_answers = [_post(mock_app, chosen.path, body) for _ in range(2)]
+
+    # The user's requests numbered 1, 2 as the mock numbers them, in an answer of the same shape.
+    assert floor_answers == mock_answers == [(200, {"statusCode": 0, "referenceId": n}) for n in (1, 2)]
+    floor_raw, mock_raw = _stored(tmp_path / "floor.sqlite3"), _stored(tmp_path / "mock.sqlite3")
+    assert len(floor_raw) == len(mock_raw) == 2
+    assert [_read(raw) for raw in floor_raw] == [_read(raw) for raw in mock_raw]
+    conn = sqlite3.connect(tmp_path / "floor.sqlite3")
+    try:
+        assert [row[0] for row in conn.execute("SELECT reference_id FROM mails ORDER BY id")] == [1, 2]
+    finally:
+        conn.close()
