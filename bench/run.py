@@ -1241,7 +1241,7 @@ def check_targets(
         ratio(scenario, "ours-1w", "vs_prism_static", "Prism static", 2.0)
         ratio(scenario, "ours-1w", "vs_own_floor", "own floor", 0.5)
         # Whether a handler doing the least SendEMails's contract asks reaches the same goals in this run: where
-        # it does not, no handler on this app can (bench/work_floor.py).
+        # it does not, the goal is out of reach of the contract's work itself (bench/work_floor.py).
         ratio(scenario, "work-floor", "vs_prism_static", "Prism static", 2.0)
         ratio(scenario, "work-floor", "vs_own_floor", "own floor", 0.5)
         ours = index.get((scenario, KEEPALIVE, "ours-1w"))
