@@ -40,13 +40,13 @@ def constant_like(handler: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @contextlib.contextmanager
-def constant_handlers() -> Iterator[None]:
-    """While active, every app built resolves every operationId to a constant answer."""
+def resolving(choose: Callable[[str, Callable[..., Any]], Callable[..., Any]]) -> Iterator[None]:
+    """While active, every app built resolves an operationId to `choose(operation_id, its handler)`."""
     resolver = connexion.resolver.Resolver
     original = resolver.resolve_function_from_operation_id
 
     def resolve(self: connexion.resolver.Resolver, operation_id: str) -> Callable[..., Any]:
-        return constant_like(original(self, operation_id))
+        return choose(operation_id, original(self, operation_id))
 
     resolver.resolve_function_from_operation_id = resolve
     try:
@@ -55,14 +55,24 @@ def constant_handlers() -> Iterator[None]:
         resolver.resolve_function_from_operation_id = original
 
 
-def main(argv: list[str]) -> int:
+def constant_handlers() -> contextlib.AbstractContextManager[None]:
+    """While active, every app built resolves every operationId to a constant answer."""
+    return resolving(lambda operation_id, handler: constant_like(handler))
+
+
+def serve(argv: list[str], handlers: Callable[[], contextlib.AbstractContextManager[None]], name: str) -> int:
+    """`mockserver serve` with `handlers` active (Connexion resolves them at the app's first request)."""
     from mockserver import cli
 
     if "--workers" in argv and argv[argv.index("--workers") + 1] != "1":
-        print("own_floor.py: one worker only (worker processes would build the unpatched app)", file=sys.stderr)
+        print(f"{name}: one worker only (worker processes would build the unpatched app)", file=sys.stderr)
         return 2
-    with constant_handlers():
+    with handlers():
         return cli.main(argv)
+
+
+def main(argv: list[str]) -> int:
+    return serve(argv, constant_handlers, "own_floor.py")
 
 
 if __name__ == "__main__":

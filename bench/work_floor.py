@@ -32,22 +32,22 @@ import inspect
 import random
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-import connexion.resolver
 import orjson
 from connexion import context as cx
 from starlette.responses import Response
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from own_floor import constant_like
+from own_floor import constant_like, resolving, serve
 
 from mockserver.contract.bodies import BODY_KEY, RUNTIME_KEY
+from mockserver.genesys.sessions import count_request
 from mockserver.mail.outbox import NOT_SENT, Record, journal_json, now_text
 from mockserver.runtime import Runtime
 
@@ -258,13 +258,8 @@ async def gws_send(id: str) -> Response:  # noqa: A002 - the contract names the 
     outbox = runtime.mail.outbox
     stamp = now_text()
 
-    def count_and_file(conn: Any) -> int:
-        row = conn.execute(
-            'INSERT INTO gws_counters ("user", value) VALUES (?, 1) '
-            'ON CONFLICT ("user") DO UPDATE SET value = gws_counters.value + 1 RETURNING value',
-            (user,),
-        ).fetchone()
-        record.reference_id = int(row[0])
+    def count_and_file(conn: Any) -> int:  # the mock's own count and insert, in one shared transaction
+        record.reference_id = count_request(conn, user)
         outbox._insert(conn, [(record, stamp)])
         return record.reference_id
 
@@ -275,36 +270,22 @@ async def gws_send(id: str) -> Response:  # noqa: A002 - the contract names the 
 LEAST: dict[str, Callable[..., Any]] = {OPERATION: send_emails, GWS_OPERATION: gws_send}
 
 
-@contextlib.contextmanager
-def least_work_handlers() -> Iterator[None]:
-    """While active, every app built answers SendEMails with `send_emails` above, every other operation with a
-    constant (each keeps its handler's signature, so Connexion prepares the same arguments)."""
-    resolver = connexion.resolver.Resolver
-    original = resolver.resolve_function_from_operation_id
+def least_work_handlers() -> contextlib.AbstractContextManager[None]:
+    """While active, every app built answers SendEMails and Genesys Send with the handlers above, every other
+    operation with a constant (each keeps its handler's signature, so Connexion prepares the same arguments)."""
 
-    def resolve(self: connexion.resolver.Resolver, operation_id: str) -> Callable[..., Any]:
-        handler = original(self, operation_id)
+    def choose(operation_id: str, handler: Callable[..., Any]) -> Callable[..., Any]:
         least = LEAST.get(operation_id)
         if least is None:
             return constant_like(handler)
         least.__signature__ = inspect.signature(handler)  # type: ignore[attr-defined]
         return least
 
-    resolver.resolve_function_from_operation_id = resolve
-    try:
-        yield
-    finally:
-        resolver.resolve_function_from_operation_id = original
+    return resolving(choose)
 
 
 def main(argv: list[str]) -> int:
-    from mockserver import cli
-
-    if "--workers" in argv and argv[argv.index("--workers") + 1] != "1":
-        print("work_floor.py: one worker only (worker processes would build the unpatched app)", file=sys.stderr)
-        return 2
-    with least_work_handlers():
-        return cli.main(argv)
+    return serve(argv, least_work_handlers, "work_floor.py")
 
 
 if __name__ == "__main__":

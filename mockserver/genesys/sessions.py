@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hmac
 import secrets
 import time
@@ -113,16 +114,17 @@ class Sessions:
     async def next_reference_id(self, user: str) -> int:
         """1, 2, 3 … per user, shared by every worker: a notification repeats the id of its request. Counted in the
         transaction the requests writing at the same moment share (`Outbox.together`)."""
+        return await self.db.together(functools.partial(count_request, user=user))
 
-        def count(conn: Any) -> int:
-            row = conn.execute(
-                'INSERT INTO gws_counters ("user", value) VALUES (?, 1) '
-                'ON CONFLICT ("user") DO UPDATE SET value = gws_counters.value + 1 RETURNING value',
-                (user,),
-            ).fetchone()
-            return int(row[0])
 
-        return await self.db.together(count)
+def count_request(conn: Any, user: str) -> int:
+    """The user's next reference id, counted in the caller's transaction."""
+    row = conn.execute(
+        'INSERT INTO gws_counters ("user", value) VALUES (?, 1) '
+        'ON CONFLICT ("user") DO UPDATE SET value = gws_counters.value + 1 RETURNING value',
+        (user,),
+    ).fetchone()
+    return int(row[0])
 
 
 def _session_id() -> str:
