@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from own_floor import constant_like, resolving, serve
 
+from mockserver.call import caller
 from mockserver.contract.bodies import BODY_KEY, RUNTIME_KEY
 from mockserver.genesys.sessions import count_request
 from mockserver.mail.outbox import NOT_SENT, Record, journal_json, now_text
@@ -224,7 +225,7 @@ async def gws_send(id: str) -> Response:  # noqa: A002 - the contract names the 
     runtime: Runtime = scope[RUNTIME_KEY]
     body = scope[BODY_KEY]
     email = body["email"]
-    user = str((scope.get("extensions", {}).get("connexion_context") or {}).get("user") or "")
+    user = str(caller(scope) or "")
     html, plain = email.get("body"), email.get("bodyAsPlainText")
     if html and email.get("mime") == "text/plain":
         plain, html = html, None
