@@ -18,7 +18,9 @@ list and a middleware's `api_cls`), keep what does not change between requests i
   scope and headers through `ConnexionRequest.__getattr__`, which takes the length of the scope on every read;
 * finding the Content-Type decoded every header name and built a typing Union, then split the value again;
 * the parameter check built Connexion's request and looked every header parameter up, also for a request that
-  sends none of them and no query (nothing the check could refuse);
+  sends none of them and no query (nothing the check could refuse); for one whose parameters are text (a GWS
+  interaction id in the path, a header), it built the request to resolve them to the strings sent, and the
+  handler's decorator built another to pass the path's to the handler;
 * the parameter decorator prepared every argument the operation defines (query defaults, body, form files)
   on every call, for handlers that take none of them or only their path parameters;
 * the handler's decorators built Connexion's request object for a handler that takes no argument, and asked
@@ -72,8 +74,16 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.contract import spec
+from mockserver.contract.bodies import ContractParameterValidator, compiled
 
 _NO_VALIDATOR = object()
+
+
+def text_parameter(parameter: Mapping[str, Any]) -> bool:
+    """Whether Connexion hands a parameter on as the text it was sent: a string (not a file), never null. Its
+    URI parser and its handler arguments cast such a value with `str`, which leaves a string as it is."""
+    schema = parameter.get("schema", parameter)
+    return schema.get("type") == "string" and schema.get("format") != "binary" and not utils.is_nullable(parameter)
 
 
 class LeanRequestValidationOperation(RequestValidationOperation):
@@ -162,12 +172,65 @@ class LeanRequestValidationOperation(RequestValidationOperation):
                 self._content_types[content_type] = found
         return found
 
+    @functools.cached_property
+    def _text_parameters(self) -> tuple[tuple[tuple[str, Any], ...], tuple[tuple[bytes, Any, bool], ...]] | None:
+        """For an operation whose path and header parameters Connexion checks as the text sent (`text_parameter`):
+        each path parameter's key in `path_params` with its compiled schema, and each header's ASGI name with its
+        compiled schema and whether it is required. None when the check is not the contract's, or could refuse a
+        request for something else when it has no query (a cookie, a required query parameter)."""
+        validator = self._parameter_validator
+        if not isinstance(validator, ContractParameterValidator):
+            return None
+        by_kind = validator.parameters
+        paths, headers = by_kind.get("path", []), by_kind.get("header", [])
+        if (
+            by_kind.get("cookie")
+            or any(p.get("required") for p in by_kind.get("query", ()))
+            or not all(text_parameter(p) for p in (*paths, *headers))
+        ):
+            return None
+        return (
+            # The key Connexion's `validate_path_parameter` looks the value up by.
+            tuple((p["name"].replace("-", "_"), compiled(p.get("schema", p))) for p in paths),
+            tuple(
+                (p["name"].lower().encode("latin-1"), compiled(p.get("schema", p)), bool(p.get("required")))
+                for p in headers
+            ),
+        )
+
+    def _passes_as_text(self, scope: Scope) -> bool:
+        """Whether a request without a query passes the parameter check, decided from the scope: Connexion's check
+        validates the same strings with the same compiled schemas (`ContractParameterValidator`), after building
+        its request and resolving the path parameters, which for a string leaves it as it is. False sends the
+        request through Connexion's check, which says why it fails."""
+        plan = self._text_parameters
+        if plan is None or scope.get("query_string"):
+            return False
+        paths, headers = plan
+        path_params = scope.get("path_params") or {}
+        for key, schema in paths:
+            value = path_params.get(key)
+            if not isinstance(value, str) or not schema.is_valid(value):
+                return False
+        for name, schema, required in headers:
+            for header, value in scope["headers"]:
+                if header == name:  # the first, as Starlette's `Headers.get` finds it
+                    if not schema.is_valid(value.decode("latin-1")):
+                        return False
+                    break
+            else:
+                if required:
+                    return False
+        return True
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = self._parameter_headers
         # A request with no query and none of the operation's header parameters has nothing the check could refuse
         # (an absent optional parameter passes); building Connexion's request to find that out was a fifth of the
-        # app's own cost for such a request.
-        if headers is None or scope.get("query_string") or any(name in headers for name, _ in scope["headers"]):
+        # app's own cost for such a request. One whose parameters are all text is checked without it.
+        if (
+            headers is None or scope.get("query_string") or any(name in headers for name, _ in scope["headers"])
+        ) and not self._passes_as_text(scope):
             self._parameter_validator.validate(scope)
         mime_type, encoding = self.extract_content_type(scope["headers"])
         self.validate_mime_type(mime_type)
@@ -381,6 +444,16 @@ class LeanParameterDecorator(AsyncParameterDecorator):
             without_arguments.ignores_request = True  # type: ignore[attr-defined]
             return without_arguments
         sanitize = self.sanitize_fn
+        if all(text_parameter(p) for p in operation.parameters if p["in"] == "path"):
+            # Connexion's request would resolve each path parameter to the text routed and cast it with `str`: the
+            # handler gets the routed texts, under the names `_get_path_arguments` gives them.
+            @functools.wraps(function)
+            async def with_path_texts(request: ConnexionRequest | None) -> Any:
+                routed: dict[str, Any] = context.scope.get("path_params") or {}
+                return await function(**{sanitize(name): value for name, value in routed.items()})
+
+            with_path_texts.ignores_request = True  # type: ignore[attr-defined]
+            return with_path_texts
 
         @functools.wraps(function)
         async def with_path(request: ConnexionRequest) -> Any:

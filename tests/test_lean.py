@@ -7,6 +7,7 @@ import base64
 import copy
 import functools
 import json
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,6 +38,7 @@ MAIL = {
     "Attachments": [{"Filename": "rapport.pdf", "Type": "application/pdf", "Stream": PDF}],
 }
 JSON = {**AUTH, "Content-Type": "application/json"}
+GWS_MAIL = {"operationName": "Send", "queueName": "Forwarde-mails", "email": {"to": ["a@b.no"], "from": "a@b.no"}}
 
 # (method, path, headers, body): valid requests, and every way a request can fail before a handler runs.
 REQUESTS: list[tuple[str, str, dict[str, str], Any]] = [
@@ -142,11 +144,12 @@ def test_every_kind_of_request_gets_the_same_answer_on_both_stacks(clients: tupl
     assert statuses >= {200, 204, 307, 400, 401, 404, 405, 406, 415}  # the list reaches every layer
 
 
-def test_the_parameter_check_is_skipped_only_where_it_has_nothing_to_refuse(
+def test_connexions_parameter_check_runs_only_where_it_may_refuse(
     clients: tuple[TestClient, TestClient], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The lean stack skips the check for a request with no query and none of the operation's header
-    parameters; any of those, or an operation with a path parameter, still goes through it."""
+    """The lean stack skips the check for a request with no query and none of the operation's header parameters,
+    and checks path and header parameters that are text against their schemas itself. A query, a value that fails,
+    or a parameter of another type still goes through Connexion's check."""
     checked: list[str] = []
     validate = bodies.ContractParameterValidator.validate
 
@@ -156,29 +159,60 @@ def test_the_parameter_check_is_skipped_only_where_it_has_nothing_to_refuse(
 
     monkeypatch.setattr(bodies.ContractParameterValidator, "validate", spy)
     fast, _ = clients
+    other_gws = "/api/v2/me/emails/other-id"
     cases = [
-        (SEND, JSON, False),
-        (SEND, {**JSON, "X-Something-Else": "1"}, False),
-        (SEND, {**JSON, "SO-TimeZone": "Europe/Oslo"}, True),
-        (SEND + "?$select=Subject", JSON, True),
-        (GWS_SEND, JSON, True),  # {id} in the path
+        (SEND, JSON, False, 200),
+        (SEND, {**JSON, "X-Something-Else": "1"}, False, 200),
+        (SEND, {**JSON, "SO-TimeZone": "Europe/Oslo"}, False, 200),
+        (SEND, {**JSON, "SO-TimeZone": "Nowhere/Else"}, True, 400),
+        (SEND + "?$select=Subject", JSON, True, 200),
+        (GWS_SEND, JSON, False, 200),  # {id} in the path, a text that matches its pattern
+        (GWS_SEND, {**JSON, "X-CSRF-TOKEN": "any text"}, False, 200),
+        (GWS_SEND + "?x=1", JSON, True, 200),
+        (other_gws, JSON, True, 400),  # not 16 letters and digits
     ]
-    for path, headers, expected in cases:
+    for path, headers, expected, status in cases:
         checked.clear()
-        body = (
-            {"operationName": "Send", "email": {"to": ["a@b.no"], "from": "a@b.no"}}
-            if path == GWS_SEND
-            else {"Emails": []}
-        )
-        fast.post(path, json=body, headers=headers)
+        body = GWS_MAIL if path.startswith("/api/v2") else {"Emails": []}
+        assert fast.post(path, json=body, headers=headers).status_code == status, (path, headers)
         assert bool(checked) is expected, (path, headers)
+    checked.clear()
+    assert fast.get("/_mock/outbox/999999").status_code == 404  # an integer in the path: Connexion casts it
+    assert checked == ["/_mock/outbox/999999"]
+
+
+# Path texts around the GWS interaction id's pattern (16 letters and digits), percent-encoded as a client sends them.
+_INTERACTION_IDS = st.one_of(
+    st.text(alphabet="0123456789abcdefXYZ", min_size=15, max_size=17),
+    st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=20),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    interaction_id=_INTERACTION_IDS,
+    csrf=st.one_of(st.none(), st.text(alphabet=st.characters(codec="latin-1", min_codepoint=32), max_size=12)),
+    name=st.sampled_from(["X-CSRF-TOKEN", "x-csrf-token"]),
+)
+def test_text_parameters_are_answered_as_connexions_check_answers_them(
+    clients: tuple[TestClient, TestClient], interaction_id: str, csrf: str | None, name: str
+) -> None:
+    """Any path and header text, checked by the lean stack or by Connexion's: the same answer. The body lacks
+    `email.from`, so a request the parameter check lets through is refused by the body check (no mail is sent)."""
+    fast, slow = clients
+    path = "/api/v2/me/emails/" + urllib.parse.quote(interaction_id, safe="")
+    headers: dict[str, Any] = {**JSON, **({name: csrf.strip().encode("latin-1")} if csrf is not None else {})}
+    body = {"operationName": "Send", "email": {"to": []}}
+    got, expected = answer(fast, "POST", path, headers, body), answer(slow, "POST", path, headers, body)
+    assert got == expected
+    assert got[0] in (400, 404, 405, 307), got
 
 
 def test_a_handler_without_arguments_gets_no_request_object_built(
     clients: tuple[TestClient, TestClient], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Connexion's request object is built for a handler that takes its path parameters, not for one that takes
-    no argument (the mock's handlers read their call from the scope)."""
+    """Connexion's request object is built for a handler that takes path parameters Connexion casts, not for one
+    that takes no argument (the mock's handlers read their call from the scope) or only text ones."""
     built: list[str] = []
     get_request = StarletteFramework.get_request
 
@@ -190,6 +224,8 @@ def test_a_handler_without_arguments_gets_no_request_object_built(
     fast, _ = clients
     assert fast.post(SEND, json={"Emails": []}, headers=JSON).status_code == 200
     assert fast.get("/_mock/outbox").status_code == 200
+    assert built == []
+    assert fast.post(GWS_SEND, json=GWS_MAIL, headers=JSON).json()["referenceId"] == 1  # `send(id)`: the id as text
     assert built == []
     assert fast.get("/_mock/outbox/999999").status_code == 404
     assert built == ["/_mock/outbox/999999"]
