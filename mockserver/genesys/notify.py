@@ -10,8 +10,11 @@ again. (The Error payload's fields are not documented by the vendor; these are o
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
+import itertools
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mockserver.mail.ingest import Listener, Outcome, Submission
@@ -92,17 +95,39 @@ def state_change(submission: Submission, outcome: Outcome, run_seed: int) -> dic
 
 
 def listener_for(genesys: Genesys) -> Listener:
-    """The outcome listener that turns a GWS Send's outcome into its notification for the sending user (the
-    wiring adds it to the Mailroom's listeners)."""
+    """The outcome listener that turns GWS Sends' outcomes into their notifications for the sending users (the
+    wiring adds it to the Mailroom's listeners). Each waits its notice's delay, counted from when the outcomes
+    were reported; those due at the same moment are published together (`Bayeux.publish_all`)."""
 
-    async def notify(submission: Submission, outcome: Outcome) -> None:
-        if submission.operation != SEND_OPERATION or submission.notice is None or submission.user is None:
-            return
-        if submission.notice.delay_ms:
-            await asyncio.sleep(submission.notice.delay_ms / 1000)
-        reached = genesys.bayeux.publish(
-            submission.user, EMAILS_CHANNEL, lambda: state_change(submission, outcome, genesys.run_seed)
+    async def notify(reports: Sequence[tuple[Submission, Outcome]]) -> None:
+        # Stable: the same delay keeps the order the outcomes were reported in (each user's reference ids rising).
+        due = sorted(
+            (
+                (submission.notice.delay_ms, submission, outcome)
+                for submission, outcome in reports
+                if submission.operation == SEND_OPERATION and submission.notice is not None and submission.user
+            ),
+            key=lambda item: item[0],
         )
-        logger.debug("referenceId %s: %s sent to %d CometD client(s)", submission.reference_id, outcome.status, reached)
+        waited = 0
+        for delay_ms, group in itertools.groupby(due, key=lambda item: item[0]):
+            if delay_ms > waited:
+                await asyncio.sleep((delay_ms - waited) / 1000)
+                waited = delay_ms
+            sends = [(submission, outcome) for _, submission, outcome in group]
+            reached = genesys.bayeux.publish_all(
+                [
+                    (
+                        str(submission.user),
+                        EMAILS_CHANNEL,
+                        functools.partial(state_change, submission, outcome, genesys.run_seed),
+                    )
+                    for submission, outcome in sends
+                ]
+            )
+            for (submission, outcome), clients in zip(sends, reached, strict=True):
+                logger.debug(
+                    "referenceId %s: %s sent to %d CometD client(s)", submission.reference_id, outcome.status, clients
+                )
 
     return notify

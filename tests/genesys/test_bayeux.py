@@ -536,6 +536,31 @@ def test_an_event_nobody_listens_to_is_not_even_made() -> None:
     assert [e["data"] for e in events] == [{"n": "heard"}]
 
 
+def test_publishing_several_events_reaches_the_same_clients_as_publishing_each() -> None:
+    """`publish_all` (one look for subscribers for a batch of events): each event reaches whom `publish` would
+    reach, in the order given, and an event nobody listens to is not made."""
+    made: list[str] = []
+
+    def event(name: str) -> Any:
+        return lambda: made.append(name) or {"n": name}
+
+    with create_app(mock_settings()).test_client() as client:
+        bus = genesys_of(client.app).bayeux  # type: ignore[arg-type]
+        assert bus.publish_all([]) == []
+        assert bus.publish_all([("tje0", "/v2/me/emails", event("before"))]) == [0]
+        client_id = subscribed_client(client)
+        batch = [
+            ("tje0", "/v2/me/emails", event("first")),
+            ("agent2", "/v2/me/emails", event("another user")),
+            ("tje0", "/v2/me/other", event("another channel")),
+            ("tje0", "/v2/me/emails", {"n": "second"}),
+        ]
+        assert bus.publish_all(batch) == [1, 0, 0, 1]
+        events = wait_for_events(client, client_id)
+    assert made == ["first"]
+    assert [e["data"] for e in events] == [{"n": "first"}, {"n": "second"}]
+
+
 def test_a_client_that_stops_polling_is_dropped_with_its_queue() -> None:
     with create_app(mock_settings(bayeux_max_interval=200)).test_client() as client:
         client_id = subscribed_client(client)

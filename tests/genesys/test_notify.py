@@ -7,6 +7,7 @@ import string
 import time
 from typing import Any
 
+import orjson
 import pytest
 
 from mockserver.genesys import notify
@@ -181,7 +182,7 @@ def report(genesys: Genesys, sub: Submission, outcome: Outcome) -> None:
     """What ingest does with a background outcome: hand it to the GWS listener the wiring registers."""
 
     async def run() -> None:
-        await notify.listener_for(genesys)(sub, outcome)
+        await notify.listener_for(genesys)([(sub, outcome)])
 
     asyncio.run(run())
 
@@ -215,3 +216,27 @@ def test_the_listener_waits_the_requested_delay() -> None:
     assert time.monotonic() - started >= 0.3
     [event] = events(genesys, "agent", client_id)
     assert event["data"]["notificationType"] == "Error"
+
+
+def test_outcomes_told_together_are_each_published_after_their_own_delay() -> None:
+    """One call of the listener with a notice due at once and one due in 300 ms: the first is queued for the client
+    at once, the second only after its delay."""
+    genesys = Genesys(Runtime(mock_settings(seed=5)))
+    client_id = subscribe(genesys, "agent")
+    later = submission(notice=Notice("", 300), reference_id=1)
+    now = submission(notice=Notice("", 0), reference_id=2)
+
+    async def scenario() -> tuple[list[int], float]:
+        started = time.monotonic()
+        told = asyncio.create_task(notify.listener_for(genesys)([(later, Outcome(1, SENT)), (now, Outcome(2, SENT))]))
+        await asyncio.sleep(0.1)
+        with genesys.bayeux.db.locked() as conn:
+            queued = conn.execute("SELECT message FROM bayeux_queue ORDER BY id").fetchall()
+        queued_early = [orjson.loads(message)["data"]["referenceId"] for (message,) in queued]
+        await told
+        return queued_early, time.monotonic() - started
+
+    queued_early, took = asyncio.run(scenario())
+    assert queued_early == [2]
+    assert took >= 0.3
+    assert [e["data"]["referenceId"] for e in events(genesys, "agent", client_id)] == [2, 1]

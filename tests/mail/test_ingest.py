@@ -7,7 +7,7 @@ import copy
 import email
 import json
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from email import policy
 from email.message import EmailMessage
 from typing import Any
@@ -261,8 +261,8 @@ def gws_submission() -> Submission:
 def listen(mailroom: Mailroom) -> list[tuple[Submission, Outcome]]:
     heard: list[tuple[Submission, Outcome]] = []
 
-    async def listener(sub: Submission, outcome: Outcome) -> None:
-        heard.append((sub, outcome))
+    async def listener(reports: Sequence[tuple[Submission, Outcome]]) -> None:
+        heard.extend(reports)
 
     mailroom.listeners.append(listener)
     return heard
@@ -321,10 +321,33 @@ def test_a_background_failure_reaches_the_listeners_with_its_reason(mailroom: Ma
     assert row(mailroom, outcome.row_id)["status"] == FAILED
 
 
+def test_the_outcomes_of_one_moment_reach_each_listener_together_in_order(mailroom: Mailroom) -> None:
+    """A request's mails (and the requests answered in the same turn of the event loop) are told in one call of
+    each listener, in the order accepted, by one task; a later turn's in another call."""
+    calls: list[list[int]] = []
+
+    async def listener(reports: Sequence[tuple[Submission, Outcome]]) -> None:
+        calls.append([outcome.row_id for _, outcome in reports])
+
+    mailroom.listeners.append(listener)
+
+    async def scenario() -> list[list[Outcome]]:
+        first = await ingest.accept_all(mailroom, [gws_submission() for _ in range(3)], Plan(note="j"), background=True)
+        assert len(mailroom.tasks) == 1  # one task for the three, not yet run
+        await ingest.settle(mailroom)
+        later = await ingest.accept_all(mailroom, [gws_submission()], Plan(note="j"), background=True)
+        await ingest.settle(mailroom)
+        return [first, later]
+
+    first, later = asyncio.run(scenario())
+    assert calls == [[o.row_id for o in first], [later[0].row_id]]
+    assert calls[0] == sorted(calls[0]) and len(calls[0]) == 3
+
+
 def test_a_failing_listener_does_not_keep_the_others_from_hearing(
     mailroom: Mailroom, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async def broken(sub: Submission, outcome: Outcome) -> None:
+    async def broken(reports: Sequence[tuple[Submission, Outcome]]) -> None:
         raise RuntimeError("listener bug")
 
     mailroom.listeners.insert(0, broken)
