@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
 import re
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from starlette.requests import Request
 
 from mockserver.mail import delivery, mime
 from mockserver.mail.outbox import FAILED, NOT_SENT, QUEUED, SENT, Outbox, Record, journal_json
@@ -28,10 +31,28 @@ ACCEPTED_KEPT = 8
 
 @dataclass(frozen=True)
 class Notice:
-    """How the outcome of a mail accepted in the background is to be reported (GWS: a CometD notification)."""
+    """How the outcome of a mail accepted in the background is to be reported (GWS: a CometD notification).
 
-    origin: str
+    `source` is the mock's origin as the request addressed it (for the notification's links), or the parts of the
+    request's scope Starlette's `base_url` reads it from (`of_request`): read only when the notification is made,
+    which most under load never are (nobody subscribed)."""
+
+    source: str | Mapping[str, Any]
     delay_ms: int = 0
+
+    @classmethod
+    def of_request(cls, scope: Mapping[str, Any], delay_ms: int = 0) -> Notice:
+        return cls({key: scope[key] for key in _BASE_URL_SCOPE if key in scope}, delay_ms)
+
+    @functools.cached_property
+    def origin(self) -> str:
+        if isinstance(self.source, str):
+            return self.source
+        return str(Request(dict(self.source)).base_url).rstrip("/")
+
+
+# What Starlette's `Request.base_url` reads of a scope.
+_BASE_URL_SCOPE = ("type", "scheme", "server", "root_path", "app_root_path", "headers")
 
 
 @dataclass

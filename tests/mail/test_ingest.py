@@ -13,6 +13,9 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from starlette.requests import Request
 
 from mockserver.mail import delivery, ingest, mime
 from mockserver.mail.delivery import Endpoint, Plan
@@ -319,6 +322,35 @@ def test_a_background_failure_reaches_the_listeners_with_its_reason(mailroom: Ma
     [(_, outcome)] = heard
     assert outcome.status == FAILED and str(port) in (outcome.error or "")
     assert row(mailroom, outcome.row_id)["status"] == FAILED
+
+
+@given(
+    scheme=st.sampled_from(["http", "https"]),
+    server=st.one_of(
+        st.none(), st.tuples(st.sampled_from(["127.0.0.1", "mock.local"]), st.sampled_from([80, 443, 4010]))
+    ),
+    host=st.one_of(st.none(), st.sampled_from([b"mock.local:4010", b"MOCK", b"[::1]:8080", b"x y"])),
+    root_path=st.sampled_from(["", "/mock", "/mock/"]),
+    app_root_path=st.one_of(st.none(), st.just("/outer")),
+)
+def test_a_notices_origin_is_the_base_url_of_the_request_it_was_read_from(
+    scheme: str, server: tuple[str, int] | None, host: bytes | None, root_path: str, app_root_path: str | None
+) -> None:
+    scope: dict[str, Any] = {
+        "type": "http",
+        "scheme": scheme,
+        "server": server,
+        "root_path": root_path,
+        "path": root_path + "/api/v2/me/emails/0071023821aec011",
+        "query_string": b"x=1",
+        "headers": [(b"content-type", b"application/json")] + ([(b"host", host)] if host is not None else []),
+        "body-like": object(),  # not kept: a notice holds only what the origin is read from
+    }
+    if app_root_path is not None:
+        scope["app_root_path"] = app_root_path
+    notice = Notice.of_request(scope, 5)
+    assert "body-like" not in notice.source and notice.delay_ms == 5
+    assert notice.origin == str(Request(scope).base_url).rstrip("/")
 
 
 def test_the_outcomes_of_one_moment_reach_each_listener_together_in_order(mailroom: Mailroom) -> None:

@@ -7,7 +7,6 @@ from datetime import datetime
 from email.headerregistry import Address
 from typing import Any
 
-from starlette.requests import Request
 from starlette.responses import Response
 
 from mockserver.call import GWS_MEDIA_TYPES, begin
@@ -52,7 +51,6 @@ async def send(id: str) -> Response:  # noqa: A002 - the contract names the path
         # Rehearsing the failure path: nothing is delivered, the outbox row and the notification say why.
         plan = dataclasses.replace(plan, refused=FORCED_FAILURE)
     delay = call.controls.notification_delay
-    origin = str(Request(call.scope).base_url).rstrip("/")
     # One instant for the message's Date and the row: neither shows the seventh digit `now` would draw for.
     moment = call.instant()
     await ingest.accept(
@@ -68,7 +66,7 @@ async def send(id: str) -> Response:  # noqa: A002 - the contract names the path
             reference_id=reference_id,
             accepted_at=moment,
             namespace=call.namespace,
-            notice=ingest.Notice(origin, settings.notification_delay if delay is None else delay),
+            notice=ingest.Notice.of_request(call.scope, settings.notification_delay if delay is None else delay),
         ),
         plan,
         # GWS answers at once; the outcome of the send is reported later as a CometD notification.
