@@ -180,8 +180,12 @@ class GwsSessionMiddleware:
         method = scope["method"]
         session_id = cookie_value(headers, SESSION_COOKIE)
         session = self.sessions.get(session_id) if session_id else None
-        credentials = basic_credentials(headers)
-        user = credentials[0] if credentials and check_user(*credentials, self.settings) else None
+        user = None
+        # Whose credentials these are matters only to a session (found, or opened by a GET); the security check
+        # reads them for itself. A Send without a session cookie (as clients other than browsers post) skips this.
+        if session is not None or method == "GET":
+            credentials = basic_credentials(headers)
+            user = credentials[0] if credentials and check_user(*credentials, self.settings) else None
         if session is not None and user is not None and user != session.user:
             session = None  # someone else logging in from the same browser gets a session of their own
         created = False
