@@ -447,10 +447,18 @@ class LeanParameterDecorator(AsyncParameterDecorator):
         if all(text_parameter(p) for p in operation.parameters if p["in"] == "path"):
             # Connexion's request would resolve each path parameter to the text routed and cast it with `str`: the
             # handler gets the routed texts, under the names `_get_path_arguments` gives them.
+            names: dict[str, str] = {}  # sanitized once: the names are the route's
+
+            def argument(name: str) -> str:
+                found = names.get(name)
+                if found is None:
+                    found = names[name] = sanitize(name)
+                return found
+
             @functools.wraps(function)
             async def with_path_texts(request: ConnexionRequest | None) -> Any:
                 routed: dict[str, Any] = context.scope.get("path_params") or {}
-                return await function(**{sanitize(name): value for name, value in routed.items()})
+                return await function(**{argument(name): value for name, value in routed.items()})
 
             with_path_texts.ignores_request = True  # type: ignore[attr-defined]
             return with_path_texts
