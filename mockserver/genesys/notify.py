@@ -105,7 +105,9 @@ def listener_for(genesys: Genesys) -> Listener:
             (
                 (submission.notice.delay_ms, submission, outcome)
                 for submission, outcome in reports
-                if submission.operation == SEND_OPERATION and submission.notice is not None and submission.user
+                if submission.operation == SEND_OPERATION
+                and submission.notice is not None
+                and submission.user is not None
             ),
             key=lambda item: item[0],
         )
