@@ -382,18 +382,9 @@ class Bayeux:
         if not events:
             return []
         listening: dict[str, list[str]] = {}
-        users = sorted({user for user, _, _ in events})
         with self.db.locked() as conn:
-            for start in range(0, len(users), _USERS_PER_READ):
-                chunk = users[start : start + _USERS_PER_READ]
-                rows = conn.execute(
-                    'SELECT c."user", s.channel FROM bayeux_subscriptions s JOIN bayeux_clients c '
-                    'ON c.client_id = s.client_id WHERE c.expires_at >= ? AND c."user" IN '
-                    f"({', '.join('?' * len(chunk))})",
-                    (time.time(), *chunk),
-                ).fetchall()
-                for user, pattern in rows:
-                    listening.setdefault(str(user), []).append(str(pattern))
+            for user, _, pattern in self._subscriptions(conn, sorted({user for user, _, _ in events})):
+                listening.setdefault(user, []).append(pattern)
         return [
             self.publish(user, channel, data)
             if any(channel_matches(pattern, channel) for pattern in listening.get(user, ()))
@@ -401,15 +392,27 @@ class Bayeux:
             for user, channel, data in events
         ]
 
-    @staticmethod
-    def _subscribed(conn: Any, user: str, channel: str) -> list[str]:
+    @classmethod
+    def _subscribed(cls, conn: Any, user: str, channel: str) -> list[str]:
         """The live clients of `user` with a subscription that matches `channel`."""
-        rows = conn.execute(
-            "SELECT s.client_id, s.channel FROM bayeux_subscriptions s JOIN bayeux_clients c "
-            'ON c.client_id = s.client_id WHERE c."user" = ? AND c.expires_at >= ?',
-            (user, time.time()),
-        ).fetchall()
-        return sorted({str(row[0]) for row in rows if channel_matches(str(row[1]), channel)})
+        return sorted(
+            {client for _, client, pattern in cls._subscriptions(conn, [user]) if channel_matches(pattern, channel)}
+        )
+
+    @staticmethod
+    def _subscriptions(conn: Any, users: Sequence[str]) -> list[tuple[str, str, str]]:
+        """(user, client id, channel pattern) of each subscription of the users' live clients."""
+        found: list[tuple[str, str, str]] = []
+        for start in range(0, len(users), _USERS_PER_READ):
+            chunk = users[start : start + _USERS_PER_READ]
+            rows = conn.execute(
+                'SELECT c."user", s.client_id, s.channel FROM bayeux_subscriptions s JOIN bayeux_clients c '
+                'ON c.client_id = s.client_id WHERE c.expires_at >= ? AND c."user" IN '
+                f"({', '.join('?' * len(chunk))})",
+                (time.time(), *chunk),
+            ).fetchall()
+            found += [(str(user), str(client), str(pattern)) for user, client, pattern in rows]
+        return found
 
     def stats(self) -> dict[str, int]:
         with self.db.locked() as conn:
