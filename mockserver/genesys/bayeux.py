@@ -349,12 +349,17 @@ class Bayeux:
         """Queue an event for every client of `user` subscribed to `channel`; the number of clients reached.
 
         `data` may be the function that makes it, called only when a client is listening. Most events have
-        nobody listening (a GWS Send's notification under load, say): they are looked for with a read, with no
-        write transaction to take and commit; when somebody is, the clients are found again inside it.
+        nobody listening: they are looked for with a read, with no write transaction to take and commit; when
+        somebody is, the clients are found again inside it (`_queue`).
         """
         with self.db.locked() as conn:
             if not self._subscribed(conn, user, channel):
                 return 0
+        return self._queue(user, channel, data)
+
+    def _queue(self, user: str, channel: str, data: dict[str, Any] | Callable[[], dict[str, Any]]) -> int:
+        """`publish` once a read has found somebody listening: the clients found again and the event queued for
+        them, in one write transaction."""
         with self.db.store.transaction() as conn:
             targets = self._subscribed(conn, user, channel)
             event = orjson.dumps({"channel": channel, "data": data() if callable(data) else data})
@@ -378,7 +383,7 @@ class Bayeux:
     ) -> list[int]:
         """`publish` each (user, channel, data) in turn; the number of clients each reached. One read finds out
         for all of them whether anybody listens (under load, a batch of Genesys Sends' notifications that nobody
-        subscribed to), instead of one read each; only events somebody listens for are published."""
+        subscribed to), instead of one read each; only events somebody listens for are queued (`_queue`)."""
         if not events:
             return []
         listening: dict[str, list[str]] = {}
@@ -386,7 +391,7 @@ class Bayeux:
             for user, _, pattern in self._subscriptions(conn, sorted({user for user, _, _ in events})):
                 listening.setdefault(user, []).append(pattern)
         return [
-            self.publish(user, channel, data)
+            self._queue(user, channel, data)
             if any(channel_matches(pattern, channel) for pattern in listening.get(user, ()))
             else 0
             for user, channel, data in events
