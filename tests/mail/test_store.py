@@ -313,7 +313,7 @@ def test_a_wal_written_to_without_a_pause_starts_over_after_a_checkpoint(tmp_pat
                 conn.execute("INSERT INTO filler (data) VALUES (?)", (bytes(6000),))
             commits[0] += 1
 
-    writer = threading.Thread(target=write)
+    writer = threading.Thread(target=write, daemon=True)
     writer.start()
     try:
         deadline = time.monotonic() + 60
@@ -325,7 +325,9 @@ def test_a_wal_written_to_without_a_pause_starts_over_after_a_checkpoint(tmp_pat
         last[0] = commits[0] + 20
     finally:
         last[0] = min(last[0], commits[0] + 20)
-        writer.join()
+        writer.join(timeout=60)
+    assert not writer.is_alive()
+    assert commits[0] == last[0]  # the writer went on after the checkpoint: its 20 more commits were made
     # Every frame of the rows written before the checkpoint would still be in the WAL had it not started over.
     assert _wal_frames(path) < before
     with store.locked() as conn:
